@@ -1,0 +1,70 @@
+"""Catalog service: owns platforms, manufacturers, demands, equipment and solutions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services import __version__
+from services.catalog import migrate
+from services.catalog.db import Database
+from services.catalog.routes import catalog_router
+from services.catalog.settings import CatalogSettings
+from services.shared.health import health_router
+from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.shared.problems import install_problem_handlers
+from services.shared.settings import load_settings
+
+IMPORT_PATH = "/v1/import"
+
+
+def create_app(settings: CatalogSettings | None = None) -> FastAPI:
+    settings = settings or load_settings(CatalogSettings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(settings.database_url, settings.db_pool_size)
+        try:
+            yield
+        finally:
+            app.state.db.dispose()
+
+    app = FastAPI(
+        title="pilotmatch catalog",
+        version=__version__,
+        description="Platforms (中试平台), contract manufacturers (中试代工厂), demands (中试需求), "
+        "equipment (中试设备) and solutions (中试解决方案).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    async def readiness() -> str | None:
+        return await asyncio.to_thread(_database_ready, app)
+
+    app.include_router(health_router("catalog", readiness))
+    app.include_router(catalog_router())
+    install_problem_handlers(app)
+
+    def body_limit(path: str) -> int:
+        return settings.max_import_body_bytes if path == IMPORT_PATH else settings.max_body_bytes
+
+    app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _database_ready(app: FastAPI) -> str | None:
+    db: Database = app.state.db
+    try:
+        current = migrate.current_revision(db.engine)
+    except Exception as exc:  # any driver error means "not ready", with the reason
+        return f"database unreachable: {type(exc).__name__}"
+    head = migrate.head_revision()
+    if current != head:
+        return (
+            f"database schema at {current or 'nothing'}, expected {head}: run `pilotmatch migrate`"
+        )
+    return None

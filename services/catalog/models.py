@@ -1,0 +1,177 @@
+"""SQLAlchemy 2 models of the catalog. Tables are created only by Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSONB on PostgreSQL (containment operators, indexable); JSON text on SQLite.
+JsonList = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigIntPk = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampedMixin:
+    version: Mapped[int] = mapped_column(BigInteger, comment="catalog version of the last change")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class Supplier(TimestampedMixin, Base):
+    """A pilot-test platform (中试平台) or contract manufacturer (中试代工厂): same fields."""
+
+    __tablename__ = "suppliers"
+    __table_args__ = (
+        UniqueConstraint("kind", "external_ref"),
+        Index("ix_suppliers_kind_pk", "kind", "pk"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    external_ref: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    organization: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str] = mapped_column(String(100), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    industry_chains: Mapped[list[str]] = mapped_column(JsonList)
+    tags: Mapped[list[str]] = mapped_column(JsonList)
+    capabilities: Mapped[list[str]] = mapped_column(JsonList)
+    equipment: Mapped[list[str]] = mapped_column(JsonList)
+    certifications: Mapped[list[str]] = mapped_column(JsonList)
+    stages: Mapped[list[str]] = mapped_column(JsonList)
+    accepts_vouchers: Mapped[bool] = mapped_column(Boolean)
+    level: Mapped[str | None] = mapped_column(String(8))
+
+
+class Demand(TimestampedMixin, Base):
+    """A pilot-test demand (中试需求): the input of matching."""
+
+    __tablename__ = "demands"
+
+    pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    external_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    industry_chains: Mapped[list[str]] = mapped_column(JsonList)
+    tags: Mapped[list[str]] = mapped_column(JsonList)
+    stage: Mapped[str | None] = mapped_column(String(16))
+    district: Mapped[str | None] = mapped_column(String(100), index=True)
+    needs_voucher: Mapped[bool] = mapped_column(Boolean)
+    required_certifications: Mapped[list[str]] = mapped_column(JsonList)
+
+
+class Equipment(TimestampedMixin, Base):
+    """A piece of pilot-test equipment (中试设备) owned by a platform or manufacturer."""
+
+    __tablename__ = "equipment"
+
+    pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    external_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+    supplier_id: Mapped[str] = mapped_column(
+        ForeignKey("suppliers.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    specs: Mapped[list[str]] = mapped_column(JsonList)
+    availability: Mapped[str] = mapped_column(String(500))
+    sharing_url: Mapped[str | None] = mapped_column(String(500))
+
+
+class Solution(TimestampedMixin, Base):
+    """A pilot-test solution (中试解决方案) offered by a platform."""
+
+    __tablename__ = "solutions"
+
+    pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    external_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+    platform_id: Mapped[str] = mapped_column(
+        ForeignKey("suppliers.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    industry_chains: Mapped[list[str]] = mapped_column(JsonList)
+    tags: Mapped[list[str]] = mapped_column(JsonList)
+    stages: Mapped[list[str]] = mapped_column(JsonList)
+    typical_duration_days: Mapped[int | None] = mapped_column(Integer)
+    price_min_cny: Mapped[int | None] = mapped_column(BigInteger)
+    price_max_cny: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ChangeLogEntry(Base):
+    """One change to the catalog, written in the same transaction as the change itself.
+
+    ``version`` is the catalog's change sequence number; writers take it under a lock on
+    ``catalog_state`` so versions are gapless and follow commit order, which lets a reader page
+    with ``after=V`` without ever missing a change.
+    """
+
+    __tablename__ = "change_log"
+
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    resource: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(40), index=True)
+    op: Mapped[str] = mapped_column(String(8))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JsonList)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CatalogState(Base):
+    """A single row holding the current catalog version; its row lock serialises writers."""
+
+    __tablename__ = "catalog_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,239 @@
+"""All SQL of the catalog. Repositories flush, never commit: the request owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    cast,
+    column,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from services.catalog.models import (
+    Base,
+    CatalogState,
+    ChangeLogEntry,
+    Equipment,
+    Solution,
+    Supplier,
+)
+from services.shared.errors import ConflictError
+
+Row = TypeVar("Row", bound=Base)
+
+# How many values go into one IN (...) list: well under SQLite's and PostgreSQL's limits.
+_IN_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Filters of a list request, already resolved to stored values by the service."""
+
+    kind: str | None = None
+    equal: tuple[tuple[str, Any], ...] = ()  # column name -> value
+    contains: tuple[tuple[str, str], ...] = ()  # JSON list column -> element
+    text: str | None = None
+    text_columns: tuple[str, ...] = ()
+    updated_since: datetime | None = None
+    after_pk: int = 0
+    limit: int = 20
+
+
+class CatalogRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    # ------------------------------------------------------------ versions and change log
+
+    def lock_version(self) -> int:
+        """Current catalog version, locking the state row until the transaction ends.
+
+        On PostgreSQL ``FOR UPDATE`` serialises writers; on SQLite the write session already
+        began with ``BEGIN IMMEDIATE``, which does the same.
+        """
+        stmt = select(CatalogState.version).where(CatalogState.id == 1).with_for_update()
+        return int(self.session.execute(stmt).scalar_one())
+
+    def current_version(self) -> int:
+        return int(
+            self.session.execute(
+                select(CatalogState.version).where(CatalogState.id == 1)
+            ).scalar_one()
+        )
+
+    def set_version(self, version: int) -> None:
+        self.session.execute(
+            update(CatalogState).where(CatalogState.id == 1).values(version=version)
+        )
+
+    def append_changes(self, entries: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(entries), 5000):
+            self.session.execute(insert(ChangeLogEntry), list(entries[start : start + 5000]))
+
+    def list_changes(self, after: int, limit: int) -> list[ChangeLogEntry]:
+        stmt = (
+            select(ChangeLogEntry)
+            .where(ChangeLogEntry.version > after)
+            .order_by(ChangeLogEntry.version)
+            .limit(limit)
+        )
+        return list(self.session.execute(stmt).scalars())
+
+    # ------------------------------------------------------------ single rows
+
+    def get(self, model: type[Row], public_id: str, kind: str | None = None) -> Row | None:
+        stmt = select(model).where(model.id == public_id)  # type: ignore[attr-defined]
+        if kind is not None:
+            stmt = stmt.where(Supplier.kind == kind)
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def get_by_external_ref(
+        self, model: type[Row], external_ref: str, kind: str | None = None
+    ) -> Row | None:
+        stmt = select(model).where(model.external_ref == external_ref)  # type: ignore[attr-defined]
+        if kind is not None:
+            stmt = stmt.where(Supplier.kind == kind)
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def add(self, row: Base) -> None:
+        self.session.add(row)
+        self.flush()
+
+    def delete(self, row: Base) -> None:
+        self.session.delete(row)
+        self.flush()
+
+    def flush(self) -> None:
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise ConflictError("The write conflicts with an existing resource.") from exc
+
+    # ------------------------------------------------------------ bulk (import)
+
+    def rows_by_external_refs(
+        self, model: type[Row], refs: Iterable[str], kind: str | None = None
+    ) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        refs = list(refs)
+        ext = model.external_ref  # type: ignore[attr-defined]
+        for start in range(0, len(refs), _IN_CHUNK):
+            stmt = select(model).where(ext.in_(refs[start : start + _IN_CHUNK]))
+            if kind is not None:
+                stmt = stmt.where(Supplier.kind == kind)
+            for row in self.session.execute(stmt).scalars():
+                found[row.external_ref] = row  # type: ignore[attr-defined]
+        return found
+
+    def bulk_insert(self, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+        try:
+            for start in range(0, len(rows), 5000):
+                self.session.execute(insert(model), list(rows[start : start + 5000]))
+        except IntegrityError as exc:
+            raise ConflictError("The import conflicts with an existing resource.") from exc
+
+    def bulk_update(self, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+        """Update by primary key (each dict has ``pk`` and the columns to set)."""
+        if rows:
+            self.session.execute(update(model), list(rows))
+
+    # ------------------------------------------------------------ lists
+
+    def list_page(self, model: type[Row], query: ListQuery) -> list[Row]:
+        pk = model.pk  # type: ignore[attr-defined]
+        stmt = select(model).where(pk > query.after_pk)
+        for condition in self._conditions(model, query):
+            stmt = stmt.where(condition)
+        stmt = stmt.order_by(pk).limit(query.limit)
+        return list(self.session.execute(stmt).scalars())
+
+    def _conditions(self, model: type[Base], query: ListQuery) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if query.kind is not None:
+            conditions.append(Supplier.kind == query.kind)
+        for name, value in query.equal:
+            conditions.append(getattr(model, name) == value)
+        for name, element in query.contains:
+            conditions.append(self._json_list_contains(getattr(model, name), element))
+        if query.updated_since is not None:
+            conditions.append(model.updated_at >= query.updated_since)  # type: ignore[attr-defined]
+        if query.text:
+            pattern = "%" + _escape_like(query.text) + "%"
+            conditions.append(
+                or_(
+                    *(
+                        cast(getattr(model, name), Text).ilike(pattern, escape="\\")
+                        if name in _JSON_COLUMNS
+                        else getattr(model, name).ilike(pattern, escape="\\")
+                        for name in query.text_columns
+                    )
+                )
+                if query.text_columns
+                else false()
+            )
+        return conditions
+
+    def _json_list_contains(
+        self, col: InstrumentedAttribute[Any], element: str
+    ) -> ColumnElement[bool]:
+        if self.dialect == "postgresql":
+            return type_coerce(col, JSONB).contains([element])
+        each = func.json_each(col).table_valued("value")
+        return exists(select(literal(1)).select_from(each).where(column("value") == element))
+
+    # ------------------------------------------------------------ children of suppliers
+
+    def equipment_of(self, supplier_ids: Sequence[str]) -> list[Equipment]:
+        out: list[Equipment] = []
+        for start in range(0, len(supplier_ids), _IN_CHUNK):
+            stmt = (
+                select(Equipment)
+                .where(Equipment.supplier_id.in_(supplier_ids[start : start + _IN_CHUNK]))
+                .order_by(Equipment.pk)
+            )
+            out.extend(self.session.execute(stmt).scalars())
+        return out
+
+    def solutions_of(self, platform_id: str) -> list[Solution]:
+        stmt = select(Solution).where(Solution.platform_id == platform_id).order_by(Solution.pk)
+        return list(self.session.execute(stmt).scalars())
+
+    def delete_children(self, supplier_id: str) -> None:
+        self.session.execute(delete(Equipment).where(Equipment.supplier_id == supplier_id))
+        self.session.execute(delete(Solution).where(Solution.platform_id == supplier_id))
+
+    def count(self, model: type[Base], kind: str | None = None) -> int:
+        stmt = select(func.count()).select_from(model)
+        if kind is not None:
+            stmt = stmt.where(and_(Supplier.kind == kind))
+        return int(self.session.execute(stmt).scalar_one())
+
+
+_JSON_COLUMNS = {"tags", "capabilities", "equipment", "certifications", "industry_chains", "specs"}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+__all__ = ["CatalogRepository", "ListQuery"]

@@ -1,0 +1,276 @@
+"""HTTP adapters of the catalog: parse, call one domain function, commit once, return.
+
+No ``from __future__ import annotations`` here: FastAPI reads the annotations of the route
+functions built in ``_collection_router`` at runtime.
+"""
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import BaseModel
+
+from services.catalog import schemas as s
+from services.catalog.repository import CatalogRepository
+from services.catalog.service import CatalogService, Resource
+from services.shared.problems import problem_responses
+from services.shared.taxonomy import load_taxonomy
+
+
+class UnitOfWork:
+    """A write session and the service bound to it; the route commits once, at the end."""
+
+    def __init__(self, session: Any, service: CatalogService) -> None:
+        self.session = session
+        self.service = service
+
+    def commit(self) -> None:
+        self.session.commit()
+
+
+def _service(request: Request, session: Any) -> CatalogService:
+    settings = request.app.state.settings
+    return CatalogService(
+        CatalogRepository(session),
+        load_taxonomy(),
+        max_import_items=settings.max_import_items,
+    )
+
+
+def read_service(request: Request) -> Iterator[CatalogService]:
+    with request.app.state.db.session(write=False) as session:
+        yield _service(request, session)
+
+
+def write_unit(request: Request) -> Iterator[UnitOfWork]:
+    # Leaving the block without commit() rolls back: a failed request writes nothing.
+    with request.app.state.db.session(write=True) as session:
+        yield UnitOfWork(session, _service(request, session))
+
+
+ReadService = Annotated[CatalogService, Depends(read_service)]
+WriteUnit = Annotated[UnitOfWork, Depends(write_unit)]
+
+READ_ERRORS = problem_responses(400, 401, 403, 422, 500, 503)
+WRITE_ERRORS = problem_responses(400, 401, 403, 409, 413, 422, 500, 503)
+
+
+def _collection_router(
+    *,
+    resource: Resource,
+    path: str,
+    tag: str,
+    singular: str,
+    plural: str,
+    create: type[BaseModel],
+    update: type[BaseModel],
+    read: type[BaseModel],
+    written: type[BaseModel],
+    page: type[BaseModel],
+    filters: type[BaseModel],
+    description: str,
+) -> APIRouter:
+    router = APIRouter(prefix=path, tags=[tag])
+
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=written,
+        operation_id=f"create{singular}",
+        summary=f"Create a {description}",
+        responses=WRITE_ERRORS,
+    )
+    def create_item(body: create, uow: WriteUnit, response: Response) -> Any:  # type: ignore[valid-type]
+        item, version, warnings = uow.service.create(resource, body)
+        uow.commit()
+        response.headers["Location"] = f"/v1{path}/{item.id}"
+        return written(**{**item.model_dump(), "version": version, "warnings": warnings})
+
+    @router.get(
+        "",
+        response_model=page,
+        operation_id=f"list{plural}",
+        summary=f"List {description}s, filtered and paginated",
+        responses=READ_ERRORS,
+    )
+    def list_items(query: Annotated[filters, Query()], service: ReadService) -> Any:  # type: ignore[valid-type]
+        items, next_cursor = service.list_page(resource, query)
+        return page(items=items, next_cursor=next_cursor)
+
+    @router.get(
+        "/{item_id}",
+        response_model=read,
+        operation_id=f"get{singular}",
+        summary=f"Get one {description}",
+        responses=problem_responses(401, 403, 404, 500, 503),
+    )
+    def get_item(item_id: str, service: ReadService) -> Any:
+        return service.get(resource, item_id)
+
+    @router.patch(
+        "/{item_id}",
+        response_model=written,
+        operation_id=f"update{singular}",
+        summary=f"Change fields of a {description}",
+        responses={**WRITE_ERRORS, **problem_responses(404)},
+    )
+    def update_item(item_id: str, body: update, uow: WriteUnit) -> Any:  # type: ignore[valid-type]
+        item, version, warnings = uow.service.update(resource, item_id, body)
+        uow.commit()
+        return written(**{**item.model_dump(), "version": version, "warnings": warnings})
+
+    @router.delete(
+        "/{item_id}",
+        response_model=s.DeleteResult,
+        operation_id=f"delete{singular}",
+        summary=f"Delete a {description}",
+        responses=problem_responses(401, 403, 404, 500, 503),
+    )
+    def delete_item(item_id: str, uow: WriteUnit) -> s.DeleteResult:
+        version = uow.service.delete(resource, item_id)
+        uow.commit()
+        return s.DeleteResult(id=item_id, version=version)
+
+    return router
+
+
+def catalog_router() -> APIRouter:
+    router = APIRouter(prefix="/v1")
+    supplier: dict[str, type[BaseModel]] = dict(
+        create=s.SupplierCreate,
+        update=s.SupplierUpdate,
+        read=s.SupplierRead,
+        written=s.SupplierWriteResult,
+        page=s.SupplierPage,
+        filters=s.SupplierFilters,
+    )
+    router.include_router(
+        _collection_router(
+            resource="platform",
+            path="/platforms",
+            tag="platforms",
+            singular="Platform",
+            plural="Platforms",
+            description="pilot-test platform (中试平台)",
+            **supplier,
+        )
+    )
+    router.include_router(
+        _collection_router(
+            resource="manufacturer",
+            path="/manufacturers",
+            tag="manufacturers",
+            singular="Manufacturer",
+            plural="Manufacturers",
+            description="contract manufacturer (中试代工厂)",
+            **supplier,
+        )
+    )
+    router.include_router(
+        _collection_router(
+            resource="demand",
+            path="/demands",
+            tag="demands",
+            singular="Demand",
+            plural="Demands",
+            description="pilot-test demand (中试需求)",
+            create=s.DemandCreate,
+            update=s.DemandUpdate,
+            read=s.DemandRead,
+            written=s.DemandWriteResult,
+            page=s.DemandPage,
+            filters=s.DemandFilters,
+        )
+    )
+    router.include_router(
+        _collection_router(
+            resource="equipment",
+            path="/equipment",
+            tag="equipment",
+            singular="Equipment",
+            plural="Equipment",
+            description="piece of pilot-test equipment (中试设备)",
+            create=s.EquipmentCreate,
+            update=s.EquipmentUpdate,
+            read=s.EquipmentRead,
+            written=s.EquipmentWriteResult,
+            page=s.EquipmentPage,
+            filters=s.EquipmentFilters,
+        )
+    )
+    router.include_router(
+        _collection_router(
+            resource="solution",
+            path="/solutions",
+            tag="solutions",
+            singular="Solution",
+            plural="Solutions",
+            description="pilot-test solution (中试解决方案)",
+            create=s.SolutionCreate,
+            update=s.SolutionUpdate,
+            read=s.SolutionRead,
+            written=s.SolutionWriteResult,
+            page=s.SolutionPage,
+            filters=s.SolutionFilters,
+        )
+    )
+    router.include_router(_misc_router())
+    return router
+
+
+def _misc_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post(
+        "/import",
+        response_model=s.ImportReport,
+        operation_id="importCatalog",
+        tags=["import"],
+        summary="Upsert many platforms, manufacturers and demands by external_ref",
+        description="Up to 10,000 items in one request. Valid items are kept when others fail; "
+        "each rejected item is reported with its list, index and the fields at fault. "
+        "Importing the same body twice changes nothing the second time.",
+        responses=WRITE_ERRORS,
+    )
+    def import_catalog(body: s.ImportRequest, uow: WriteUnit) -> s.ImportReport:
+        report = uow.service.import_catalog(body)
+        uow.commit()
+        return report
+
+    @router.get(
+        "/changes",
+        response_model=s.ChangePage,
+        operation_id="listChanges",
+        tags=["changes"],
+        summary="Page through the catalog's change log (for sync)",
+        responses=READ_ERRORS,
+    )
+    def list_changes(query: Annotated[s.ChangeFilters, Query()], service: ReadService) -> Any:
+        return service.changes(query.after, query.limit)
+
+    @router.get(
+        "/industry-chains",
+        response_model=s.IndustryChainList,
+        operation_id="listIndustryChains",
+        tags=["industry-chains"],
+        summary="The industry-chain taxonomy (产业链): codes, names and aliases",
+        responses=problem_responses(401, 500),
+    )
+    def list_industry_chains() -> s.IndustryChainList:
+        return s.IndustryChainList(
+            items=[
+                s.IndustryChainRead(
+                    code=chain.code,
+                    name=chain.name,
+                    name_en=chain.name_en,
+                    category=chain.category,
+                    aliases=list(chain.aliases),
+                    traditional=list(chain.traditional),
+                    subfields=list(chain.subfields),
+                    related=dict(chain.related),
+                )
+                for chain in load_taxonomy().chains
+            ]
+        )
+
+    return router

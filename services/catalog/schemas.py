@@ -1,0 +1,577 @@
+"""API schemas of the catalog: what callers send (Create/Update) and get back (Read/Page).
+
+Schemas are not models: the ORM classes in ``models.py`` never leave the data layer.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+STAGES = ("概念验证", "小试", "中试", "小批量试产")
+LEVELS = ("国家级", "省级", "市级")
+
+Stage = Literal["概念验证", "小试", "中试", "小批量试产"]
+Level = Literal["国家级", "省级", "市级"]
+SupplierKind = Literal["platform", "manufacturer"]
+
+# C0/C1 controls (newline and tab allowed only in long text), zero-width and bidi overrides:
+# they make names that look equal but are not, and hide text in UIs.
+_CONTROL_SHORT = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROL_LONG = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _clean_short(value: str) -> str:
+    if _CONTROL_SHORT.search(value):
+        raise ValueError("must not contain control, zero-width or bidi-override characters")
+    return value
+
+
+def _clean_long(value: str) -> str:
+    if _CONTROL_LONG.search(value):
+        raise ValueError("must not contain control or bidi-override characters")
+    return value
+
+
+def _dedupe(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for value in values:
+        if value not in seen:
+            seen.add(value)
+            out.append(value)
+    return out
+
+
+Label = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_clean_short),
+]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_clean_short),
+]
+OptionalText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_clean_short)
+]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=5000), AfterValidator(_clean_long)
+]
+ExternalRef = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_clean_short),
+]
+LabelList = Annotated[list[Label], Field(max_length=50), AfterValidator(_dedupe)]
+StageList = Annotated[list[Stage], Field(max_length=4), AfterValidator(_dedupe)]
+ChainList = Annotated[list[Label], Field(max_length=20), AfterValidator(_dedupe)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _refuse_nulls(model: BaseModel, nullable: set[str]) -> None:
+    """PATCH: omitting a field keeps it; sending null is only allowed for nullable fields."""
+    for name in model.model_fields_set:
+        if getattr(model, name) is None and name not in nullable:
+            raise ValueError(f"{name} cannot be null")
+
+
+# ---------------------------------------------------------------- suppliers
+
+
+class SupplierCreate(_Input):
+    """A pilot-test platform (中试平台) or contract manufacturer (中试代工厂)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "external_ref": "dg-2026-0042",
+                    "name": "松山湖固态电池研发中试平台",
+                    "organization": "松山湖材料实验室",
+                    "district": "松山湖",
+                    "description": "面向固态电池材料与电芯的中试验证，提供干法电极、叠片与化成分容。",
+                    "industry_chains": ["新能源", "New Materials"],
+                    "tags": ["固态电池", "干法电极"],
+                    "capabilities": ["电芯试制", "安全测试"],
+                    "equipment": ["干法电极辊压机"],
+                    "certifications": ["CNAS"],
+                    "stages": ["小试", "中试"],
+                    "accepts_vouchers": True,
+                    "level": "省级",
+                }
+            ]
+        },
+    )
+
+    external_ref: ExternalRef | None = Field(
+        default=None, description="The caller's own ID; unique per resource."
+    )
+    name: Name
+    organization: OptionalText = ""
+    district: OptionalText = Field(default="", description="Town or park (镇街/园区), e.g. 松山湖.")
+    description: LongText = ""
+    industry_chains: ChainList = Field(
+        default_factory=list,
+        description="Chain names; aliases, English and traditional forms are stored canonically.",
+    )
+    tags: LabelList = Field(default_factory=list)
+    capabilities: LabelList = Field(default_factory=list)
+    equipment: LabelList = Field(default_factory=list)
+    certifications: LabelList = Field(default_factory=list)
+    stages: StageList = Field(default_factory=list)
+    accepts_vouchers: bool = Field(default=False, description="Accepts 中试服务券 vouchers.")
+    level: Level | None = Field(default=None, description="Recognition level, or null.")
+
+
+class SupplierUpdate(_Input):
+    """Fields to change; omitted fields keep their value."""
+
+    external_ref: ExternalRef | None = None
+    name: Name | None = None
+    organization: OptionalText | None = None
+    district: OptionalText | None = None
+    description: LongText | None = None
+    industry_chains: ChainList | None = None
+    tags: LabelList | None = None
+    capabilities: LabelList | None = None
+    equipment: LabelList | None = None
+    certifications: LabelList | None = None
+    stages: StageList | None = None
+    accepts_vouchers: bool | None = None
+    level: Level | None = None
+
+    @model_validator(mode="after")
+    def _nulls(self) -> SupplierUpdate:
+        _refuse_nulls(self, {"external_ref", "level"})
+        return self
+
+
+class WriteWarning(BaseModel):
+    """Input that was accepted but not as sent, e.g. an industry chain kept as a tag."""
+
+    code: str = Field(examples=["unresolved_industry_chain"])
+    field: str = Field(examples=["industry_chains"])
+    value: str = Field(examples=["低空经济"])
+    message: str
+    suggestions: list[str] = Field(default_factory=list, examples=[["高端装备制造"]])
+
+
+class _Stored(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    external_ref: str | None
+    version: int = Field(description="Catalog version at which this resource last changed.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SupplierRead(_Stored):
+    kind: SupplierKind
+    name: str
+    organization: str
+    district: str
+    description: str
+    industry_chains: list[str]
+    tags: list[str]
+    capabilities: list[str]
+    equipment: list[str]
+    certifications: list[str]
+    stages: list[str]
+    accepts_vouchers: bool
+    level: str | None
+
+
+class _WriteResult(BaseModel):
+    version: int = Field(description="The catalog's change sequence number after this write.")
+    warnings: list[WriteWarning] = Field(default_factory=list)
+
+
+class SupplierWriteResult(_WriteResult, SupplierRead):
+    pass
+
+
+class SupplierPage(BaseModel):
+    items: list[SupplierRead]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------- demands
+
+
+class DemandCreate(_Input):
+    """A pilot-test demand (中试需求)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "external_ref": "ent-7781",
+                    "title": "固态电池电芯中试放大",
+                    "description": "实验室已完成硫化物固态电解质小试，需要中试线做10Ah电芯试制。",
+                    "industry_chains": ["New Energy"],
+                    "tags": ["固态电池"],
+                    "stage": "中试",
+                    "district": "松山湖",
+                    "needs_voucher": True,
+                    "required_certifications": [],
+                },
+                {
+                    "title": "Small-batch PCBA for a wearable sensor",
+                    "description": "We need SMT assembly of 500 boards with functional testing.",
+                    "industry_chains": ["Electronic Information"],
+                    "stage": "小批量试产",
+                    "required_certifications": ["ISO 9001"],
+                },
+            ]
+        },
+    )
+
+    external_ref: ExternalRef | None = None
+    title: Name
+    description: LongText = ""
+    industry_chains: ChainList = Field(default_factory=list)
+    tags: LabelList = Field(default_factory=list)
+    stage: Stage | None = None
+    district: OptionalText | None = None
+    needs_voucher: bool = Field(
+        default=False, description="Wants to pay with a 中试服务券 voucher."
+    )
+    required_certifications: LabelList = Field(
+        default_factory=list, description="Hard requirement: suppliers lacking any are excluded."
+    )
+
+
+class DemandUpdate(_Input):
+    external_ref: ExternalRef | None = None
+    title: Name | None = None
+    description: LongText | None = None
+    industry_chains: ChainList | None = None
+    tags: LabelList | None = None
+    stage: Stage | None = None
+    district: OptionalText | None = None
+    needs_voucher: bool | None = None
+    required_certifications: LabelList | None = None
+
+    @model_validator(mode="after")
+    def _nulls(self) -> DemandUpdate:
+        _refuse_nulls(self, {"external_ref", "stage", "district"})
+        return self
+
+
+class DemandRead(_Stored):
+    title: str
+    description: str
+    industry_chains: list[str]
+    tags: list[str]
+    stage: str | None
+    district: str | None
+    needs_voucher: bool
+    required_certifications: list[str]
+
+
+class DemandWriteResult(_WriteResult, DemandRead):
+    pass
+
+
+class DemandPage(BaseModel):
+    items: list[DemandRead]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------- equipment
+
+HttpUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$"),
+]
+
+
+class EquipmentCreate(_Input):
+    """Pilot-test equipment (中试设备) of a platform or manufacturer."""
+
+    external_ref: ExternalRef | None = None
+    supplier_id: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
+        description="ID of the owning platform or manufacturer."
+    )
+    name: Name
+    model: OptionalText | None = None
+    specs: LabelList = Field(default_factory=list, description="Key specifications.")
+    availability: LongText = Field(default="", max_length=500)
+    sharing_url: HttpUrl | None = Field(
+        default=None, description="Listing on the city's instrument-sharing platform (莞仪在线)."
+    )
+
+
+class EquipmentUpdate(_Input):
+    external_ref: ExternalRef | None = None
+    name: Name | None = None
+    model: OptionalText | None = None
+    specs: LabelList | None = None
+    availability: Annotated[LongText, Field(max_length=500)] | None = None
+    sharing_url: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _nulls(self) -> EquipmentUpdate:
+        _refuse_nulls(self, {"external_ref", "model", "sharing_url"})
+        return self
+
+
+class EquipmentRead(_Stored):
+    supplier_id: str
+    name: str
+    model: str | None
+    specs: list[str]
+    availability: str
+    sharing_url: str | None
+
+
+class EquipmentWriteResult(_WriteResult, EquipmentRead):
+    pass
+
+
+class EquipmentPage(BaseModel):
+    items: list[EquipmentRead]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------- solutions
+
+Money = Annotated[int, Field(ge=0, le=10_000_000_000)]
+
+
+class SolutionCreate(_Input):
+    """A pilot-test solution (中试解决方案) offered by a platform."""
+
+    external_ref: ExternalRef | None = None
+    platform_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    title: Name
+    description: LongText = ""
+    industry_chains: ChainList = Field(default_factory=list)
+    tags: LabelList = Field(default_factory=list)
+    stages: StageList = Field(default_factory=list)
+    typical_duration_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    price_min_cny: Money | None = None
+    price_max_cny: Money | None = None
+
+    @model_validator(mode="after")
+    def _price_range(self) -> SolutionCreate:
+        _check_price_range(self.price_min_cny, self.price_max_cny)
+        return self
+
+
+def _check_price_range(low: int | None, high: int | None) -> None:
+    if low is not None and high is not None and low > high:
+        raise ValueError("price_min_cny must not exceed price_max_cny")
+
+
+class SolutionUpdate(_Input):
+    external_ref: ExternalRef | None = None
+    title: Name | None = None
+    description: LongText | None = None
+    industry_chains: ChainList | None = None
+    tags: LabelList | None = None
+    stages: StageList | None = None
+    typical_duration_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    price_min_cny: Money | None = None
+    price_max_cny: Money | None = None
+
+    @model_validator(mode="after")
+    def _nulls(self) -> SolutionUpdate:
+        _refuse_nulls(
+            self, {"external_ref", "typical_duration_days", "price_min_cny", "price_max_cny"}
+        )
+        _check_price_range(self.price_min_cny, self.price_max_cny)
+        return self
+
+
+class SolutionRead(_Stored):
+    platform_id: str
+    title: str
+    description: str
+    industry_chains: list[str]
+    tags: list[str]
+    stages: list[str]
+    typical_duration_days: int | None
+    price_min_cny: int | None
+    price_max_cny: int | None
+
+
+class SolutionWriteResult(_WriteResult, SolutionRead):
+    pass
+
+
+class SolutionPage(BaseModel):
+    items: list[SolutionRead]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------- deletes, filters
+
+
+class DeleteResult(BaseModel):
+    id: str
+    deleted: Literal[True] = True
+    version: int = Field(description="The catalog's change sequence number after this write.")
+
+
+Limit = Annotated[int, Field(ge=1, le=100, description="Page size (1–100).")]
+Cursor = Annotated[
+    str | None, Field(max_length=200, description="`next_cursor` of the previous page.")
+]
+Query_ = Annotated[str | None, Field(max_length=200, description="Text to look for.")]
+
+
+class _Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Limit = 20
+    cursor: Cursor = None
+
+
+class SupplierFilters(_Filters):
+    chain: Annotated[str | None, Field(max_length=100)] = Field(
+        default=None, description="Industry chain: canonical name, alias or English name."
+    )
+    district: Annotated[str | None, Field(max_length=100)] = None
+    stage: Stage | None = None
+    accepts_vouchers: bool | None = None
+    level: Level | None = None
+    certification: Annotated[str | None, Field(max_length=100)] = None
+    tag: Annotated[str | None, Field(max_length=100)] = None
+    updated_since: datetime | None = None
+    q: Query_ = None
+
+
+class DemandFilters(_Filters):
+    chain: Annotated[str | None, Field(max_length=100)] = None
+    district: Annotated[str | None, Field(max_length=100)] = None
+    stage: Stage | None = None
+    needs_voucher: bool | None = None
+    tag: Annotated[str | None, Field(max_length=100)] = None
+    updated_since: datetime | None = None
+    q: Query_ = None
+
+
+class EquipmentFilters(_Filters):
+    supplier_id: Annotated[str | None, Field(max_length=40)] = None
+    updated_since: datetime | None = None
+    q: Query_ = None
+
+
+class SolutionFilters(_Filters):
+    platform_id: Annotated[str | None, Field(max_length=40)] = None
+    chain: Annotated[str | None, Field(max_length=100)] = None
+    stage: Stage | None = None
+    updated_since: datetime | None = None
+    q: Query_ = None
+
+
+# ---------------------------------------------------------------- import, changes, taxonomy
+
+
+class ImportRequest(_Input):
+    """Items as for POST, each with an `external_ref` (the upsert key)."""
+
+    platforms: list[Any] = Field(default_factory=list, max_length=1_000_000)
+    manufacturers: list[Any] = Field(default_factory=list, max_length=1_000_000)
+    demands: list[Any] = Field(default_factory=list, max_length=1_000_000)
+
+
+class ItemError(BaseModel):
+    field: str
+    loc: list[str | int]
+    message: str
+    type: str
+
+
+class RejectedItem(BaseModel):
+    list: Literal["platforms", "manufacturers", "demands"]
+    index: int
+    external_ref: str | None
+    errors: builtins.list[ItemError]
+
+
+class ItemWarning(WriteWarning):
+    list: Literal["platforms", "manufacturers", "demands"]
+    index: int
+
+
+class ImportCounts(BaseModel):
+    platforms: int = 0
+    manufacturers: int = 0
+    demands: int = 0
+
+
+class ImportReport(BaseModel):
+    version: int = Field(description="The catalog's change sequence number after this import.")
+    received: ImportCounts
+    created: ImportCounts
+    updated: ImportCounts
+    unchanged: ImportCounts
+    rejected: list[RejectedItem]
+    warnings: list[ItemWarning]
+
+
+ChangeResource = Literal["platform", "manufacturer", "demand", "equipment", "solution"]
+
+
+class Change(BaseModel):
+    version: int
+    resource: ChangeResource
+    id: str
+    op: Literal["upsert", "delete"]
+    changed_at: datetime
+    data: dict[str, Any] | None = Field(
+        description="The resource as `GET` would return it after the change; null for deletes."
+    )
+
+
+class ChangePage(BaseModel):
+    items: list[Change]
+    next_after: int = Field(description="Pass as `after` to read on.")
+    current_version: int = Field(description="The catalog's version now.")
+
+
+class ChangeFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    after: Annotated[int, Field(ge=0)] = 0
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class IndustryChainRead(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    category: str
+    aliases: list[str]
+    traditional: list[str]
+    subfields: list[str]
+    related: dict[str, float] = Field(description="Related chain codes with partial-credit weight.")
+
+
+class IndustryChainList(BaseModel):
+    items: list[IndustryChainRead]
+
+
+class CatalogVersion(BaseModel):
+    version: int

@@ -1,0 +1,59 @@
+"""Catalog service settings (environment variables, case-insensitive)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from services.shared.settings import ServiceSettings
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/pilotmatch.db"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URL forms operators use and pin the drivers we support.
+
+    ``postgres://`` and ``postgresql://`` become ``postgresql+psycopg://`` (psycopg 3); SQLite
+    stays on the standard library driver. Anything else is refused with a clear message.
+    """
+    url = url.strip()
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not a database URL: {url!r}") from None
+    backend = parsed.get_backend_name()
+    driver = parsed.get_driver_name()
+    if backend == "postgresql":
+        if driver not in ("psycopg", "psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif driver == "psycopg2":
+            raise ValueError("use postgresql+psycopg:// (psycopg 3), not psycopg2")
+    elif backend == "sqlite":
+        if driver != "pysqlite":
+            raise ValueError("SQLite URLs use the standard driver: sqlite:///path/to.db")
+    else:
+        raise ValueError(
+            f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+class CatalogSettings(ServiceSettings):
+    port: int = 8001
+    database_url: str = DEFAULT_DATABASE_URL
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Limit for one request body."
+    )
+    max_import_body_bytes: int = Field(
+        default=64 * 1_048_576, ge=1024, description="Limit for a POST /v1/import body."
+    )
+    max_import_items: int = Field(default=10_000, ge=1, le=1_000_000)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str) -> str:
+        return normalize_database_url(value)

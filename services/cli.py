@@ -1,0 +1,328 @@
+"""The `pilotmatch` command: run the services, migrate, load data."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from services.shared.settings import SettingsError
+
+app = typer.Typer(
+    help="pilotmatch: match pilot-test demands with platforms and contract manufacturers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, soft_wrap=True)
+out = Console()
+
+ADMIN_KEY_FILE = Path("var/admin.key")
+
+
+class ServiceName(StrEnum):
+    catalog = "catalog"
+    matching = "matching"
+    gateway = "gateway"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    # Plain write, not rich: an error must stay one line however narrow the terminal.
+    sys.stderr.write(f"pilotmatch: {message}\n")
+    return typer.Exit(code)
+
+
+def _catalog_settings() -> Any:
+    from services.catalog.settings import CatalogSettings
+    from services.shared.settings import load_settings
+
+    try:
+        return load_settings(CatalogSettings)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def serve(
+    service: Annotated[ServiceName, typer.Argument(help="Which service to run.")],
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: $PORT or the service's).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface (default: $HOST or 127.0.0.1).")
+    ] = None,
+) -> None:
+    """Start one service (what a container runs)."""
+    import uvicorn
+
+    from services.shared.logging import configure_logging
+    from services.shared.settings import load_settings
+
+    overrides: dict[str, Any] = {}
+    if port is not None:
+        overrides["port"] = port
+    if host is not None:
+        overrides["host"] = host
+    try:
+        if service is ServiceName.catalog:
+            from services.catalog.app import create_app as create_catalog
+            from services.catalog.settings import CatalogSettings
+
+            settings: Any = load_settings(CatalogSettings, **overrides)
+            application = create_catalog(settings)
+        elif service is ServiceName.matching:
+            from services.matching.app import create_app as create_matching
+            from services.matching.settings import MatchingSettings
+
+            settings = load_settings(MatchingSettings, **overrides)
+            application = create_matching(settings)
+        else:
+            from services.gateway.app import create_app as create_gateway
+            from services.gateway.settings import GatewaySettings
+
+            settings = load_settings(GatewaySettings, **overrides)
+            application = create_gateway(settings)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    configure_logging(service.value, settings.log_level, settings.log_format)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the Alembic migrations in migrations/ to $DATABASE_URL."""
+    from services.catalog import migrate as migrations
+
+    settings = _catalog_settings()
+    try:
+        migrations.upgrade(settings.database_url)
+    except Exception as exc:
+        raise _fail(f"migration failed: {type(exc).__name__}: {exc}".splitlines()[0], 1) from None
+    console.print(f"database at revision {migrations.head_revision()}", highlight=False)
+
+
+def _service_session(settings: Any) -> tuple[Any, Any]:
+    from services.catalog.db import Database
+    from services.catalog.repository import CatalogRepository
+    from services.catalog.service import CatalogService
+    from services.shared.taxonomy import load_taxonomy
+
+    db = Database(settings.database_url)
+    session = db.session(write=True)
+    service = CatalogService(CatalogRepository(session), load_taxonomy(), max_import_items=10**9)
+    return db, (session, service)
+
+
+@app.command("load-demo")
+def load_demo() -> None:
+    """Load the demo catalog (the seed's platforms, ~20 manufacturers, 10 demands)."""
+    from services.catalog.demo_loader import load_demo as load
+
+    settings = _catalog_settings()
+    _require_schema(settings.database_url)
+    db, (session, service) = _service_session(settings)
+    try:
+        summary = load(service)
+        session.commit()
+    finally:
+        session.close()
+        db.dispose()
+    console.print(
+        f"demo catalog loaded: {summary.platforms} platforms, {summary.manufacturers} "
+        f"manufacturers, {summary.demands} demands, {summary.equipment} equipment, "
+        f"{summary.solutions} solutions (catalog version {summary.version})",
+        highlight=False,
+    )
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="JSON file shaped like the POST /v1/import body.")],
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 2_000,
+) -> None:
+    """Import platforms, manufacturers and demands from a file, upserting by external_ref."""
+    from services.catalog import schemas as s
+
+    settings = _catalog_settings()
+    try:
+        body = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(f"cannot read {file}: {exc}") from None
+    if not isinstance(body, dict) or not set(body) <= {"platforms", "manufacturers", "demands"}:
+        raise _fail(f"{file} must be an object with platforms, manufacturers and/or demands")
+    _require_schema(settings.database_url)
+    db, (session, service) = _service_session(settings)
+    totals: dict[str, dict[str, int]] = {}
+    rejected: list[Any] = []
+    total = sum(len(body.get(name) or []) for name in ("platforms", "manufacturers", "demands"))
+    version = 0
+    try:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("importing", total=total)
+            for name in ("platforms", "manufacturers", "demands"):
+                items = body.get(name) or []
+                for start in range(0, len(items), batch_size):
+                    chunk = items[start : start + batch_size]
+                    report = service.import_catalog(s.ImportRequest(**{name: chunk}))
+                    session.commit()
+                    version = report.version
+                    counts = totals.setdefault(
+                        name, {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+                    )
+                    for key in ("created", "updated", "unchanged"):
+                        counts[key] += getattr(getattr(report, key), name)
+                    for item in report.rejected:
+                        item.index += start
+                        rejected.append(item)
+                    counts["rejected"] += len(report.rejected)
+                    progress.advance(task, len(chunk))
+    finally:
+        session.close()
+        db.dispose()
+    table = Table(title=f"import of {file} (catalog version {version})")
+    for column in ("list", "created", "updated", "unchanged", "rejected"):
+        table.add_column(column)
+    for name, counts in totals.items():
+        table.add_row(
+            name, *(str(counts[k]) for k in ("created", "updated", "unchanged", "rejected"))
+        )
+    out.print(table)
+    for item in rejected[:20]:
+        fields = ", ".join(f"{e.field}: {e.message}" for e in item.errors)
+        out.print(
+            f"rejected {item.list}[{item.index}] ({item.external_ref}): {fields}",
+            markup=False,
+            highlight=False,
+        )
+    if len(rejected) > 20:
+        out.print(f"… and {len(rejected) - 20} more rejected items")
+    if rejected:
+        raise typer.Exit(1)
+
+
+def _require_schema(database_url: str) -> None:
+    from services.catalog import migrate as migrations
+    from services.catalog.db import create_db_engine
+
+    engine = create_db_engine(database_url)
+    try:
+        current = migrations.current_revision(engine)
+    except Exception as exc:
+        raise _fail(f"cannot reach the database: {type(exc).__name__}") from None
+    finally:
+        engine.dispose()
+    if current != migrations.head_revision():
+        raise _fail("the database schema is not up to date: run `pilotmatch migrate` first")
+
+
+@app.command()
+def up(
+    gateway_port: Annotated[int, typer.Option(help="Gateway port.")] = 8000,
+    catalog_port: Annotated[int, typer.Option(help="Catalog port.")] = 8001,
+    matching_port: Annotated[int, typer.Option(help="Matching port.")] = 8002,
+    host: Annotated[str, typer.Option(help="Interface the gateway listens on.")] = "127.0.0.1",
+    demo: Annotated[bool, typer.Option(help="Migrate and load the demo catalog first.")] = False,
+) -> None:
+    """Start gateway, catalog and matching as separate processes; Ctrl-C stops them all."""
+    settings = _catalog_settings()
+    if demo:
+        migrate()
+        load_demo()
+    env = dict(os.environ)
+    env["DATABASE_URL"] = settings.database_url
+    env.setdefault("CATALOG_URL", f"http://127.0.0.1:{catalog_port}")
+    env.setdefault("MATCHING_URL", f"http://127.0.0.1:{matching_port}")
+    if not env.get("PILOTMATCH_ADMIN_KEY"):
+        env["PILOTMATCH_ADMIN_KEY"] = _development_admin_key()
+    plan = [
+        ("catalog", catalog_port, "127.0.0.1"),
+        ("matching", matching_port, "127.0.0.1"),
+        ("gateway", gateway_port, host),
+    ]
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    for name, port, bind in plan:
+        command = [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            name,
+            "--port",
+            str(port),
+            "--host",
+            bind,
+        ]
+        children.append((name, subprocess.Popen(command, env=env)))
+    console.print(
+        f"pilotmatch is up: gateway http://{host}:{gateway_port} "
+        f"(docs at /docs, spec at /openapi.json); Ctrl-C stops it",
+        highlight=False,
+    )
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for _, child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while any(child.poll() is None for _, child in children):
+        for name, child in children:
+            code = child.poll()
+            if code is not None and not stopping:
+                console.print(f"pilotmatch: {name} exited with {code}; stopping the others")
+                exit_code = code or 1
+                stop(signal.SIGTERM, None)
+        time.sleep(0.2)
+    raise typer.Exit(exit_code)
+
+
+def _development_admin_key() -> str:
+    """A key for local runs: reused from var/admin.key, or made and saved there once."""
+    if ADMIN_KEY_FILE.is_file():
+        return ADMIN_KEY_FILE.read_text().strip()
+    key = "pm_" + secrets.token_urlsafe(32)
+    ADMIN_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    ADMIN_KEY_FILE.write_text(key + "\n")
+    ADMIN_KEY_FILE.chmod(0o600)
+    console.print(
+        f"PILOTMATCH_ADMIN_KEY was not set: generated one and saved it in {ADMIN_KEY_FILE}",
+        highlight=False,
+    )
+    return key
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""The `pilotmatch` command, run as a real process the way operators run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.catalog.conftest import platform_body
+
+PILOTMATCH = str(Path(sys.executable).parent / "pilotmatch")
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PILOTMATCH, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "PILOTMATCH_ADMIN_KEY", "PORT", "CATALOG_URL", "MATCHING_URL")
+    }
+    environment["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    environment["LOG_FORMAT"] = "text"
+    return environment
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_console_script_is_installed_with_every_command(env: dict[str, str]) -> None:
+    result = run(["--help"], env)
+    assert result.returncode == 0
+    for command in ("up", "serve", "migrate", "load-demo", "import"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "command"),
+    [
+        ("DATABASE_URL", "mysql://nope", ["migrate"]),
+        ("DATABASE_URL", "not a url", ["serve", "catalog"]),
+        ("PORT", "eighty", ["serve", "matching"]),
+        ("CATALOG_URL", "catalog:8001", ["serve", "gateway"]),
+        ("LOG_LEVEL", "loud", ["serve", "catalog"]),
+    ],
+)
+def test_bad_setting_fails_fast_with_one_line(
+    env: dict[str, str], variable: str, value: str, command: list[str]
+) -> None:
+    env[variable] = value
+    result = run(command, env, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+
+
+def test_production_gateway_refuses_a_weak_admin_key(env: dict[str, str]) -> None:
+    env.update(ENVIRONMENT="production", PILOTMATCH_ADMIN_KEY="changeme")
+    result = run(["serve", "gateway"], env, timeout=30)
+    assert result.returncode == 2
+    assert "PILOTMATCH_ADMIN_KEY" in result.stderr
+
+
+def test_load_demo_needs_migrate_first_then_is_idempotent(env: dict[str, str]) -> None:
+    refused = run(["load-demo"], env)
+    assert refused.returncode == 2
+    assert "pilotmatch migrate" in refused.stderr
+    assert run(["migrate"], env).returncode == 0
+    first = run(["load-demo"], env)
+    assert first.returncode == 0, first.stderr
+    second = run(["load-demo"], env)
+    assert second.returncode == 0
+    version = first.stderr.rsplit("catalog version ", 1)[1].split(")")[0]
+    assert f"catalog version {version})" in second.stderr.replace("\n", " ")
+
+
+def test_import_file_reports_counts_and_rejections(env: dict[str, str], tmp_path: Path) -> None:
+    assert run(["migrate"], env).returncode == 0
+    good = {"platforms": [platform_body(external_ref=f"p{i}") for i in range(5)]}
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
+    result = run(["import", str(path), "--batch-size", "2"], env)
+    assert result.returncode == 0, result.stderr
+    assert "platforms" in result.stdout and "5" in result.stdout
+
+    bad = {"demands": [{"external_ref": "d1", "title": ""}]}
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    rejected = run(["import", str(path)], env)
+    assert rejected.returncode == 1
+    assert "demands[0]" in rejected.stdout and "title" in rejected.stdout
+
+
+def test_import_of_unreadable_file_is_a_clear_error(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text("{not json", encoding="utf-8")
+    result = run(["import", str(path)], env)
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr
+
+
+def test_up_serves_the_demo_through_the_gateway_and_stops_on_sigterm(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    ports = {name: free_port() for name in ("gateway", "catalog", "matching")}
+    env["PILOTMATCH_ADMIN_KEY"] = "cli-test-key-0123456789abcdef"
+    process = subprocess.Popen(
+        [
+            PILOTMATCH,
+            "up",
+            "--demo",
+            "--gateway-port",
+            str(ports["gateway"]),
+            "--catalog-port",
+            str(ports["catalog"]),
+            "--matching-port",
+            str(ports["matching"]),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{ports['gateway']}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "the stack did not become ready"
+            time.sleep(0.3)
+        headers = {"X-API-Key": env["PILOTMATCH_ADMIN_KEY"]}
+        platforms = httpx.get(base + "/v1/platforms", params={"limit": 100}, headers=headers)
+        names = [p["name"] for p in platforms.json()["items"]]
+        assert "松山湖固态电池研发中试平台" in names
+        assert httpx.get(base + "/v1/platforms").status_code == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    for port in ports.values():
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, "every service stopped"
