@@ -68,4 +68,10 @@ class PayloadTooLargeError(DomainError):
 
 
 class UnavailableError(DomainError):
+    """Temporarily unable to answer; ``retry_after`` (seconds) tells the caller when to retry."""
+
     title = "Service unavailable"
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -172,7 +172,11 @@ def install_problem_handlers(
         assert isinstance(exc, DomainError)
         status = next((s for cls, s in table.items() if isinstance(exc, cls)), 400)
         issues = exc.issues if isinstance(exc, InvalidInputError) else None
-        return problem_response(status, exc.detail, title=exc.title, errors=issues)
+        headers = None
+        if isinstance(exc, UnavailableError) and exc.retry_after is not None:
+            headers = {"Retry-After": str(exc.retry_after)}
+        return problem_response(status, exc.detail, title=exc.title, errors=issues,
+                                headers=headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
