@@ -305,6 +305,128 @@ def up(
     raise typer.Exit(exit_code)
 
 
+keys_app = typer.Typer(
+    help="Manage API keys (stored hashed in the catalog database).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_service(session: Any) -> Any:
+    from services.catalog.keys import KeyService
+    from services.catalog.repository import CatalogRepository
+    from services.catalog.service import random_id, utcnow
+
+    return KeyService(CatalogRepository(session), utcnow, random_id)
+
+
+@keys_app.command("create")
+def keys_create(
+    label: Annotated[str, typer.Option(help="What the key is for.")],
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: catalog:read,catalog:write,match:read,admin")
+    ],
+    consumer: Annotated[str | None, typer.Option(help="Owner (default: the label).")] = None,
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expire after N days.")] = None,
+    rate_limit: Annotated[
+        int | None, typer.Option(min=1, help="Requests per minute for this consumer.")
+    ] = None,
+) -> None:
+    """Issue a key and print it once (on stdout, alone, so scripts can capture it)."""
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from services.catalog import schemas as s
+    from services.catalog.service import utcnow
+
+    settings = _catalog_settings()
+    _require_schema(settings.database_url)
+    try:
+        request = s.ApiKeyCreate(
+            label=label,
+            scopes=[scope.strip() for scope in scopes.split(",") if scope.strip()],  # type: ignore[misc]
+            consumer=consumer,
+            expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None,
+            rate_limit_per_minute=rate_limit,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise _fail(f"invalid {where}: {first['msg']} (scopes: {', '.join(s.SCOPES)})") from None
+    db, (session, _service) = _service_session(settings)
+    try:
+        created = _key_service(session).create(request)
+        session.commit()
+    finally:
+        session.close()
+        db.dispose()
+    console.print(
+        f"created key {created.id} for {created.consumer} with scopes "
+        f"{','.join(created.scopes)}; it is shown once:",
+        highlight=False,
+    )
+    out.print(created.key, markup=False, highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+) -> None:
+    """List keys (never their secrets)."""
+    from services.catalog import schemas as s
+
+    settings = _catalog_settings()
+    _require_schema(settings.database_url)
+    db, (session, _service) = _service_session(settings)
+    table = Table(title="API keys")
+    table.add_column("id", no_wrap=True)
+    for column in ("label", "consumer", "scopes", "created", "expires", "revoked"):
+        table.add_column(column, overflow="fold")
+    try:
+        cursor = None
+        while True:
+            items, cursor = _key_service(session).list_keys(
+                s.ApiKeyFilters(limit=100, cursor=cursor, include_revoked=include_revoked)
+            )
+            for key in items:
+                table.add_row(
+                    key.id,
+                    key.label,
+                    key.consumer,
+                    ",".join(key.scopes),
+                    key.created_at.isoformat(timespec="seconds"),
+                    key.expires_at.isoformat(timespec="seconds") if key.expires_at else "-",
+                    key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-",
+                )
+            if cursor is None:
+                break
+    finally:
+        session.close()
+        db.dispose()
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")],
+) -> None:
+    """Revoke a key; the gateway refuses it within seconds."""
+    from services.shared.errors import NotFoundError
+
+    settings = _catalog_settings()
+    _require_schema(settings.database_url)
+    db, (session, _service) = _service_session(settings)
+    try:
+        revoked = _key_service(session).revoke(key_id)
+        session.commit()
+    except NotFoundError as exc:
+        raise _fail(exc.detail, 1) from None
+    finally:
+        session.close()
+        db.dispose()
+    console.print(f"revoked key {revoked.id} ({revoked.label})", highlight=False)
+
+
 def _development_admin_key() -> str:
     """A key for local runs: reused from var/admin.key, or made and saved there once."""
     if ADMIN_KEY_FILE.is_file():

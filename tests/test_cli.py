@@ -162,3 +162,28 @@ def test_up_serves_the_demo_through_the_gateway_and_stops_on_sigterm(
     for port in ports.values():
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, "every service stopped"
+
+
+def test_keys_create_list_revoke(env: dict[str, str]) -> None:
+    assert run(["migrate"], env).returncode == 0
+    created = run(
+        ["keys", "create", "--label", "municipal", "--scopes", "catalog:read,match:read"], env
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("pm_") and len(key.splitlines()) == 1, "stdout holds the key alone"
+    key_id = key.split("_")[1]
+    listed = run(["keys", "list"], env)
+    assert key_id in listed.stdout and key not in listed.stdout
+    assert run(["keys", "revoke", key_id], env).returncode == 0
+    assert key_id not in run(["keys", "list"], env).stdout
+    assert key_id in run(["keys", "list", "--all"], env).stdout
+    missing = run(["keys", "revoke", "nope"], env)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_keys_create_refuses_an_unknown_scope(env: dict[str, str]) -> None:
+    assert run(["migrate"], env).returncode == 0
+    result = run(["keys", "create", "--label", "x", "--scopes", "catalog:read,root"], env)
+    assert result.returncode == 2
+    assert "scopes" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from services import __version__
 from services.catalog import migrate
 from services.catalog.db import Database
-from services.catalog.routes import catalog_router
+from services.catalog.routes import catalog_router, internal_router
 from services.catalog.settings import CatalogSettings
 from services.shared.health import health_router
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -46,6 +46,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
 
     app.include_router(health_router("catalog", readiness))
     app.include_router(catalog_router())
+    app.include_router(internal_router())
     install_problem_handlers(app)
 
     def body_limit(path: str) -> int:

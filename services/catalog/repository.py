@@ -29,9 +29,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services.catalog.models import (
+    ApiKey,
     Base,
     CatalogState,
     ChangeLogEntry,
+    Consumer,
     Equipment,
     Solution,
     Supplier,
@@ -227,6 +229,35 @@ class CatalogRepository:
         if kind is not None:
             stmt = stmt.where(and_(Supplier.kind == kind))
         return int(self.session.execute(stmt).scalar_one())
+
+    # ------------------------------------------------------------ API keys
+
+    def consumer_by_name(self, name: str) -> Consumer | None:
+        stmt = select(Consumer).where(Consumer.name == name)
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def key_with_consumer(self, key_id: str) -> tuple[ApiKey, Consumer] | None:
+        stmt = (
+            select(ApiKey, Consumer)
+            .join(Consumer, Consumer.id == ApiKey.consumer_id)
+            .where(ApiKey.id == key_id)
+        )
+        row = self.session.execute(stmt).first()
+        return (row[0], row[1]) if row else None
+
+    def list_keys(
+        self, after_pk: int, limit: int, include_revoked: bool
+    ) -> list[tuple[ApiKey, Consumer]]:
+        stmt = (
+            select(ApiKey, Consumer)
+            .join(Consumer, Consumer.id == ApiKey.consumer_id)
+            .where(ApiKey.pk > after_pk)
+            .order_by(ApiKey.pk)
+            .limit(limit)
+        )
+        if not include_revoked:
+            stmt = stmt.where(ApiKey.revoked_at.is_(None))
+        return [(row[0], row[1]) for row in self.session.execute(stmt)]
 
 
 _JSON_COLUMNS = {"tags", "capabilities", "equipment", "certifications", "industry_chains", "specs"}

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel
 
 from services.catalog import schemas as s
+from services.catalog.keys import KeyService
 from services.catalog.repository import CatalogRepository
-from services.catalog.service import CatalogService, Resource
+from services.catalog.service import CatalogService, Resource, random_id, utcnow
 from services.shared.problems import problem_responses
 from services.shared.taxonomy import load_taxonomy
 
@@ -215,6 +216,64 @@ def catalog_router() -> APIRouter:
         )
     )
     router.include_router(_misc_router())
+    router.include_router(_admin_router())
+    return router
+
+
+def _keys(uow: UnitOfWork) -> KeyService:
+    return KeyService(uow.service.repo, utcnow, random_id)
+
+
+def _admin_router() -> APIRouter:
+    router = APIRouter(prefix="/admin/keys", tags=["admin"])
+
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=s.ApiKeyCreated,
+        operation_id="createApiKey",
+        summary="Issue an API key (shown once) — scope admin",
+        responses=WRITE_ERRORS,
+    )
+    def create_key(body: s.ApiKeyCreate, uow: WriteUnit) -> s.ApiKeyCreated:
+        created = _keys(uow).create(body)
+        uow.commit()
+        return created
+
+    @router.get(
+        "",
+        response_model=s.ApiKeyPage,
+        operation_id="listApiKeys",
+        summary="List API keys (never their secrets) — scope admin",
+        responses=READ_ERRORS,
+    )
+    def list_keys(query: Annotated[s.ApiKeyFilters, Query()], uow: WriteUnit) -> s.ApiKeyPage:
+        items, next_cursor = _keys(uow).list_keys(query)
+        return s.ApiKeyPage(items=items, next_cursor=next_cursor)
+
+    @router.delete(
+        "/{key_id}",
+        response_model=s.ApiKeyRead,
+        operation_id="revokeApiKey",
+        summary="Revoke an API key — scope admin",
+        responses=problem_responses(401, 403, 404, 500, 503),
+    )
+    def revoke_key(key_id: str, uow: WriteUnit) -> s.ApiKeyRead:
+        revoked = _keys(uow).revoke(key_id)
+        uow.commit()
+        return revoked
+
+    return router
+
+
+def internal_router() -> APIRouter:
+    """Endpoints for the other services only; the gateway never forwards these paths."""
+    router = APIRouter(prefix="/internal", include_in_schema=False)
+
+    @router.post("/keys/verify", response_model=s.KeyVerification)
+    def verify_key(body: s.KeyVerifyRequest, service: ReadService) -> s.KeyVerification:
+        return KeyService(service.repo, utcnow, random_id).verify(body.key)
+
     return router
 
 

@@ -575,3 +575,67 @@ class IndustryChainList(BaseModel):
 
 class CatalogVersion(BaseModel):
     version: int
+
+
+# ---------------------------------------------------------------- API keys (admin)
+
+Scope = Literal["catalog:read", "catalog:write", "match:read", "admin"]
+SCOPES: tuple[str, ...] = ("catalog:read", "catalog:write", "match:read", "admin")
+
+
+class ApiKeyCreate(_Input):
+    label: Name = Field(description="What the key is for, e.g. 市级企业综合服务平台 production.")
+    scopes: Annotated[builtins.list[Scope], Field(min_length=1, max_length=4)] = Field(
+        description="Permissions: catalog:read, catalog:write, match:read, admin."
+    )
+    consumer: Name | None = Field(
+        default=None,
+        description="The consumer the key belongs to (created if new); defaults to the label.",
+    )
+    expires_at: datetime | None = Field(default=None, description="When the key stops working.")
+    rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None,
+        description="Requests per minute for the consumer's keys; null keeps the consumer's "
+        "limit (or the gateway default).",
+    )
+
+
+class ApiKeyRead(BaseModel):
+    id: str
+    label: str
+    consumer_id: str
+    consumer: str
+    scopes: builtins.list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    rate_limit_per_minute: int | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="The API key. It is shown once and cannot be recovered.")
+
+
+class ApiKeyPage(BaseModel):
+    items: builtins.list[ApiKeyRead]
+    next_cursor: str | None
+
+
+class ApiKeyFilters(_Filters):
+    include_revoked: bool = False
+
+
+class KeyVerifyRequest(_Input):
+    key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class KeyVerification(BaseModel):
+    """What the gateway needs to authorise a request; never includes the hash."""
+
+    valid: bool
+    reason: str | None = None
+    key_id: str | None = None
+    consumer_id: str | None = None
+    scopes: builtins.list[str] = Field(default_factory=builtins.list)
+    rate_limit_per_minute: int | None = None
+    expires_at: datetime | None = None

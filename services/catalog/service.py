@@ -8,8 +8,6 @@ appends nothing and does not move the version, which makes imports idempotent.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,9 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from services.catalog import schemas as s
 from services.catalog.models import Base, Demand, Equipment, Solution, Supplier
+from services.catalog.pagination import decode_cursor, encode_cursor
 from services.catalog.repository import CatalogRepository, ListQuery
 from services.shared.errors import (
-    BadRequestError,
     ConflictError,
     FieldIssue,
     InvalidInputError,
@@ -74,27 +72,6 @@ _TEXT_COLUMNS: dict[type[Base], tuple[str, ...]] = {
     Equipment: ("name", "model", "specs"),
     Solution: ("title", "description", "tags"),
 }
-
-
-# ---------------------------------------------------------------- cursors
-
-
-def encode_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"c1:{pk}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = raw.partition(":")
-        pk = int(number)
-        if prefix != "c1" or pk < 0:
-            raise ValueError
-        return pk
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequestError("The cursor is not one this service issued.") from None
 
 
 # ---------------------------------------------------------------- versions

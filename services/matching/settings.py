@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from services.shared.settings import ServiceSettings, ServiceUrl
 
 
 class MatchingSettings(ServiceSettings):
     port: int = 8002
     catalog_url: ServiceUrl = "http://127.0.0.1:8001"
+    poll_interval_seconds: float = Field(
+        default=0.25, gt=0, le=60, description="How often to read the catalog's change log."
+    )
+    rebuild_after_changes: int = Field(
+        default=5000, ge=1, description="Refit the index from scratch after this many changes."
+    )
+    min_version_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Longest wait for `min_version`."
+    )

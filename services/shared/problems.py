@@ -175,8 +175,7 @@ def install_problem_handlers(
         headers = None
         if isinstance(exc, UnavailableError) and exc.retry_after is not None:
             headers = {"Retry-After": str(exc.retry_after)}
-        return problem_response(status, exc.detail, title=exc.title, errors=issues,
-                                headers=headers)
+        return problem_response(status, exc.detail, title=exc.title, errors=issues, headers=headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
