@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from services.shared.settings import ServiceSettings, ServiceUrl
 
@@ -18,8 +21,51 @@ class GatewaySettings(ServiceSettings):
         validation_alias=AliasChoices("PILOTMATCH_ADMIN_KEY", "admin_key"),
         description="An API key with every scope, for bootstrap.",
     )
-    upstream_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    upstream_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Time an upstream has to answer (most routes)."
+    )
+    import_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=3600, description="Time the catalog has to answer `/v1/import`."
+    )
+    matching_timeout_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        le=300,
+        description="Time matching has to answer; above matching's `min_version` wait (5 s).",
+    )
+    upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    upstream_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of idempotent requests that could not connect."
+    )
+    upstream_retry_backoff_seconds: float = Field(default=0.05, ge=0, le=10)
+    upstream_max_connections: int = Field(
+        default=100, ge=1, le=10_000, description="Pooled connections per upstream."
+    )
+    circuit_failure_threshold: int = Field(
+        default=5, ge=1, description="Consecutive failures that open an upstream's circuit."
+    )
+    circuit_reset_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="How long an open circuit refuses calls."
+    )
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Web origins allowed to call the API from a browser (comma-separated); "
+        "empty: CORS off.",
+    )
     max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.split(",")]
+        if isinstance(value, list | tuple):
+            origins = [str(o).strip().rstrip("/") for o in value if str(o).strip()]
+            for origin in origins:
+                if origin != "*" and not origin.startswith(("http://", "https://")):
+                    raise ValueError(f"must be comma-separated http(s) origins, got {origin!r}")
+            return origins
+        return value
 
     @model_validator(mode="after")
     def _strong_key_outside_development(self) -> GatewaySettings:
