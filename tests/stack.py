@@ -32,15 +32,19 @@ class HostRouter(httpx.AsyncBaseTransport):
 
 
 @contextmanager
-def in_process_stack(database_url: str) -> Iterator[TestClient]:
+def in_process_stack(database_url: str, min_version_timeout: float = 5.0) -> Iterator[TestClient]:
     catalog = create_catalog(CatalogSettings(database_url=database_url, environment="test"))
-    matching = create_matching(MatchingSettings(environment="test", catalog_url="http://catalog"))
-    router = HostRouter(
-        {
-            "catalog": httpx.ASGITransport(app=catalog),
-            "matching": httpx.ASGITransport(app=matching),
-        }
+    to_catalog = httpx.ASGITransport(app=catalog)
+    matching = create_matching(
+        MatchingSettings(
+            environment="test",
+            catalog_url="http://catalog",
+            poll_interval_seconds=0.05,
+            min_version_timeout_seconds=min_version_timeout,
+        ),
+        transport=HostRouter({"catalog": to_catalog}),
     )
+    router = HostRouter({"catalog": to_catalog, "matching": httpx.ASGITransport(app=matching)})
     gateway = create_gateway(
         GatewaySettings(
             environment="test",
@@ -51,9 +55,14 @@ def in_process_stack(database_url: str) -> Iterator[TestClient]:
         transport=router,
     )
     with ExitStack() as stack:
-        # Entering a TestClient runs the app's lifespan (engine up, then disposed at exit).
-        stack.enter_context(TestClient(catalog))
-        stack.enter_context(TestClient(matching))
         client = stack.enter_context(TestClient(gateway))
+        # All three apps must share one event loop, as they would each in their own process:
+        # the matching syncer and the requests that wait on it meet on an asyncio.Condition.
+        # So the upstreams' lifespans run in the gateway client's loop (its portal).
+        assert client.portal is not None
+        for app in (catalog, matching):
+            stack.enter_context(
+                client.portal.wrap_async_context_manager(app.router.lifespan_context(app))
+            )
         client.headers["X-API-Key"] = ADMIN_KEY
         yield client

@@ -1,26 +1,78 @@
-"""Matching service. For now it answers health checks; ranking arrives with the matching issue."""
+"""Matching service: ranks platforms and manufacturers for demands, explained in data."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import httpx
 from fastapi import FastAPI
 
 from services import __version__
+from services.matching.catalog_client import CatalogClient
+from services.matching.index import IndexSyncer, RankingIndex
+from services.matching.ranking import MatchIndex, SupplierDoc
+from services.matching.routes import matching_router
+from services.matching.service import MatchingService
 from services.matching.settings import MatchingSettings
 from services.shared.health import health_router
-from services.shared.middleware import RequestContextMiddleware
+from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.shared.problems import install_problem_handlers
 from services.shared.settings import load_settings
+from services.shared.taxonomy import load_taxonomy
 
 
-def create_app(settings: MatchingSettings | None = None) -> FastAPI:
+def create_app(
+    settings: MatchingSettings | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """Build the matching app. ``transport`` lets tests put a fake or in-process catalog behind it."""
     settings = settings or load_settings(MatchingSettings)
-    app = FastAPI(title="pilotmatch matching", version=__version__)
+    taxonomy = load_taxonomy()
+
+    def build(suppliers: Sequence[SupplierDoc]) -> RankingIndex:
+        return MatchIndex.build(suppliers, taxonomy)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, connect=2.0), transport=transport
+        ) as client:
+            syncer = IndexSyncer(
+                CatalogClient(settings.catalog_url, client),
+                build,
+                poll_interval=settings.poll_interval_seconds,
+                rebuild_after_changes=settings.rebuild_after_changes,
+            )
+            app.state.matching = MatchingService(
+                syncer, taxonomy, min_version_timeout=settings.min_version_timeout_seconds
+            )
+            task = asyncio.create_task(syncer.run(), name="index-sync")
+            try:
+                yield
+            finally:
+                task.cancel()
+                # Bounded: a refit running in a worker thread cannot be interrupted, and
+                # shutdown must not wait for it.
+                await asyncio.wait({task}, timeout=5)
+
+    app = FastAPI(
+        title="pilotmatch matching",
+        version=__version__,
+        description="Ranks pilot-test platforms and contract manufacturers for demands.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
 
     async def readiness() -> str | None:
+        service: MatchingService | None = getattr(app.state, "matching", None)
+        if service is None or not service.syncer.ready:
+            return "index not built yet (first sync with the catalog pending)"
         return None
 
     app.include_router(health_router("matching", readiness))
+    app.include_router(matching_router())
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, limit_for=lambda _path: 1_048_576)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -1,0 +1,308 @@
+"""Ranking quality on the development set: our ranker beside BM25, measured in the same run.
+
+Figures (kind=all, the whole supplier list ranked for every demand):
+
+- ``nDCG@10``  gains 2^grade - 1, ideal ordering over every graded supplier of the demand;
+- ``MRR``      reciprocal rank of the first supplier graded >= 2 ("good" or "ideal");
+- ``R@10``     share of the suppliers graded >= 2 found in the top ten.
+
+Unlisted suppliers are grade 0 (see ``FORMAT.md``). Both rankers drop suppliers lacking a
+required certification (the same ``normalize_certification``). The peer is BM25 (``bm25s``,
+Lucene variant, k1=1.5, b=0.75) over jieba search-mode tokens (lower-cased, punctuation
+dropped) of the concatenated supplier text: name, organisation, chains, tags, capabilities,
+equipment, description; its query is the demand's title, chains, tags and description.
+
+Two forms of each demand:
+
+- ``full``   every field;
+- ``short``  as a terse web form sends it: the description replaced by the title, so the text
+             is the title, the chains and the tags; the structured fields (stage, district,
+             needs_voucher, required_certifications) are kept, as the form has them.
+
+The held-out check splits the demands by position (odd / even) and prints each half.
+
+Run from the repository root::
+
+    python bench/relevance.py
+    python bench/relevance.py --data ../shared/data/dev-relevance.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import jieba
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from services.matching.ranking import (
+    DemandQuery,
+    MatchIndex,
+    RankingWeights,
+    SupplierDoc,
+    normalize_certification,
+)
+from services.shared.taxonomy import Taxonomy, load_taxonomy
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "dev-relevance.json"
+K = 10
+GOOD = 2
+
+Ranker = Callable[[DemandQuery], list[str]]
+
+
+# ------------------------------------------------------------------ data
+
+
+def load(path: Path) -> tuple[list[SupplierDoc], list[dict[str, Any]]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    suppliers = [
+        SupplierDoc(
+            id=s["ref"],
+            kind=s["kind"],
+            name=s["name"],
+            organization=s.get("organization", ""),
+            district=s.get("district", ""),
+            description=s.get("description", ""),
+            industry_chains=tuple(s.get("industry_chains", ())),
+            tags=tuple(s.get("tags", ())),
+            capabilities=tuple(s.get("capabilities", ())),
+            equipment=tuple(s.get("equipment", ())),
+            certifications=tuple(s.get("certifications", ())),
+            stages=tuple(s.get("stages", ())),
+            accepts_vouchers=bool(s.get("accepts_vouchers", False)),
+            level=s.get("level"),
+        )
+        for s in data["suppliers"]
+    ]
+    return suppliers, data["demands"]
+
+
+def demand_query(d: dict[str, Any], form: str) -> DemandQuery:
+    query = DemandQuery(
+        title=d["title"],
+        description=d.get("description", ""),
+        industry_chains=tuple(d.get("industry_chains", ())),
+        tags=tuple(d.get("tags", ())),
+        stage=d.get("stage"),
+        district=d.get("district"),
+        needs_voucher=bool(d.get("needs_voucher", False)),
+        required_certifications=tuple(d.get("required_certifications", ())),
+    )
+    return replace(query, description=query.title) if form == "short" else query
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def ndcg(ranked: Sequence[str], grades: dict[str, int], k: int = K) -> float:
+    dcg = sum((2 ** grades.get(s, 0) - 1) / math.log2(i + 2) for i, s in enumerate(ranked[:k]))
+    ideal = sorted(grades.values(), reverse=True)[:k]
+    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def mrr(ranked: Sequence[str], grades: dict[str, int]) -> float:
+    for i, s in enumerate(ranked):
+        if grades.get(s, 0) >= GOOD:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def recall(ranked: Sequence[str], grades: dict[str, int], k: int = K) -> float:
+    good = {s for s, g in grades.items() if g >= GOOD}
+    return len(good & set(ranked[:k])) / len(good) if good else 0.0
+
+
+# ------------------------------------------------------------------ rankers
+
+
+def ours(
+    suppliers: Sequence[SupplierDoc], taxonomy: Taxonomy, weights: RankingWeights
+) -> tuple[Ranker, Ranker]:
+    """(whole list, top ten): the whole list feeds MRR, the top ten is what is timed."""
+    index = MatchIndex.build(suppliers, taxonomy, weights)
+    n = len(suppliers)
+    return (
+        lambda q: [m.supplier_id for m in index.rank(q, "all", n)],
+        lambda q: [m.supplier_id for m in index.rank(q, "all", K)],
+    )
+
+
+def bm25(suppliers: Sequence[SupplierDoc]) -> tuple[Ranker, Ranker]:
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+
+    def tokens(text: str) -> list[str]:
+        return [t for t in tokenizer.cut_for_search(text.lower()) if t.strip() and t.isalnum()]
+
+    corpus = [
+        tokens(
+            " ".join(
+                (
+                    s.name,
+                    s.organization,
+                    " ".join(s.industry_chains),
+                    " ".join(s.tags),
+                    " ".join(s.capabilities),
+                    " ".join(s.equipment),
+                    s.description,
+                )
+            )
+        )
+        for s in suppliers
+    ]
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    ids = [s.id for s in suppliers]
+    certs = [{normalize_certification(c) for c in s.certifications} for s in suppliers]
+
+    def rank(q: DemandQuery) -> list[str]:
+        text = " ".join((q.title, " ".join(q.industry_chains), " ".join(q.tags), q.description))
+        scores = np.asarray(retriever.get_scores(tokens(text)), dtype=np.float64)
+        required = {normalize_certification(c) for c in q.required_certifications} - {""}
+        order = sorted(range(len(ids)), key=lambda i: (-round(float(scores[i]), 9), ids[i]))
+        return [ids[i] for i in order if required <= certs[i]]
+
+    def top(q: DemandQuery) -> list[str]:
+        text = " ".join((q.title, " ".join(q.industry_chains), " ".join(q.tags), q.description))
+        scores = np.asarray(retriever.get_scores(tokens(text)), dtype=np.float64)
+        required = {normalize_certification(c) for c in q.required_certifications} - {""}
+        ok = np.fromiter((required <= c for c in certs), dtype=bool, count=len(certs))
+        scores[~ok] = -np.inf
+        best = np.argpartition(-scores, min(K, len(ids) - 1))[:K]
+        return [ids[i] for i in sorted(best, key=lambda i: (-scores[i], ids[i]))]
+
+    return rank, top
+
+
+# ------------------------------------------------------------------ report
+
+
+def latency(top: Ranker, demands: Sequence[dict[str, Any]], form: str) -> float:
+    """Mean seconds per query for the top ten (after one warm-up pass)."""
+    queries = [demand_query(d, form) for d in demands]
+    for q in queries:
+        top(q)
+    started = time.perf_counter()
+    for q in queries:
+        top(q)
+    return (time.perf_counter() - started) / max(len(queries), 1)
+
+
+def evaluate(
+    rank: Ranker, demands: Sequence[dict[str, Any]], form: str
+) -> dict[str, dict[str, float]]:
+    per: dict[str, dict[str, float]] = {}
+    for d in demands:
+        ranked = rank(demand_query(d, form))
+        grades = d["relevance"]
+        per[d["ref"]] = {
+            "ndcg": ndcg(ranked, grades),
+            "mrr": mrr(ranked, grades),
+            "recall": recall(ranked, grades),
+        }
+    return per
+
+
+def mean(per: dict[str, dict[str, float]], refs: Sequence[str], metric: str) -> float:
+    return statistics.fmean(per[r][metric] for r in refs) if refs else float("nan")
+
+
+def chains_of(d: dict[str, Any], taxonomy: Taxonomy) -> list[str]:
+    names = taxonomy.resolve_all(d.get("industry_chains", ())).chains
+    if not names:
+        for label in d.get("industry_chains", ()):
+            names.extend(c for c in taxonomy.chains_for_subfield(label) if c not in names)
+    return names or ["(none named)"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args(argv)
+
+    suppliers, demands = load(args.data.resolve())
+    taxonomy = load_taxonomy()
+    refs = [d["ref"] for d in demands]
+    halves = {"odd": refs[0::2], "even": refs[1::2]}
+
+    started = time.perf_counter()
+    our_rank, our_top = ours(suppliers, taxonomy, RankingWeights())
+    our_build = time.perf_counter() - started
+    started = time.perf_counter()
+    bm25_rank, bm25_top = bm25(suppliers)
+    bm25_build = time.perf_counter() - started
+
+    print(f"data: {args.data.resolve()}  suppliers={len(suppliers)} demands={len(demands)}")
+    print(f"index build: ours {our_build:.2f}s, bm25 {bm25_build:.2f}s (jieba load included)")
+    results: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    for form in ("full", "short"):
+        print(f"\n== form: {form} ==")
+        print(f"{'ranker':8} {'nDCG@10':>8} {'MRR':>7} {'R@10':>7} {'ms/top10':>9}   error cut")
+        for name, rank, top in (("bm25", bm25_rank, bm25_top), ("ours", our_rank, our_top)):
+            per = evaluate(rank, demands, form)
+            seconds = latency(top, demands, form)
+            results[name, form] = per
+            cut = ""
+            if name == "ours":
+                base, ours_ndcg = mean(results["bm25", form], refs, "ndcg"), mean(per, refs, "ndcg")
+                cut = f"{(1 - ours_ndcg - (1 - base)) / (1 - base) * -100:+.1f}% of BM25's 1-nDCG"
+            print(
+                f"{name:8} {mean(per, refs, 'ndcg'):8.4f} {mean(per, refs, 'mrr'):7.4f} "
+                f"{mean(per, refs, 'recall'):7.4f} {seconds * 1000:9.2f}   {cut}"
+            )
+        print("held-out halves (nDCG@10 bm25 / ours):", end="")
+        for half, members in halves.items():
+            print(
+                f"  {half} {mean(results['bm25', form], members, 'ndcg'):.4f}"
+                f" / {mean(results['ours', form], members, 'ndcg'):.4f}",
+                end="",
+            )
+        print()
+
+    by_chain: dict[str, list[str]] = {}
+    for d in demands:
+        for chain in chains_of(d, taxonomy):
+            by_chain.setdefault(chain, []).append(d["ref"])
+    print("\n== nDCG@10 per chain (demand's named chains, canonical) ==")
+    print(
+        f"{'chain':24} {'n':>3} {'bm25 full':>10} {'ours full':>10} {'bm25 short':>11} {'ours short':>11}"
+    )
+    for chain in sorted(by_chain, key=lambda c: (-len(by_chain[c]), c)):
+        members = by_chain[chain]
+        cells = [
+            mean(results[r, f], members, "ndcg")
+            for f in ("full", "short")
+            for r in ("bm25", "ours")
+        ]
+        flag = "  <- below bm25" if cells[1] < cells[0] - 1e-9 or cells[3] < cells[2] - 1e-9 else ""
+        print(
+            f"{chain:24} {len(members):3d} {cells[0]:10.4f} {cells[1]:10.4f} {cells[2]:11.4f} "
+            f"{cells[3]:11.4f}{flag}"
+        )
+
+    print("\n== ten worst demands for ours (full form, nDCG@10) ==")
+    titles = {d["ref"]: d["title"] for d in demands}
+    worst = sorted(refs, key=lambda r: (results["ours", "full"][r]["ndcg"], r))[:10]
+    for r in worst:
+        print(
+            f"{r}  ours {results['ours', 'full'][r]['ndcg']:.4f}  short {results['ours', 'short'][r]['ndcg']:.4f}"
+            f"  bm25 {results['bm25', 'full'][r]['ndcg']:.4f}  {titles[r]}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1240 @@
+"""The ranker: which pilot-test platforms and contract manufacturers fit a demand, and why.
+
+Plain Python over arrays, no HTTP. ``MatchIndex.build`` fits an immutable snapshot of the
+catalog (CPU-bound: run it off the request path); ``rank`` scores one demand against it.
+
+A supplier's score is (every weight lives in ``RankingWeights``)::
+
+    base  = text * relative_similarity + chain * chain_score + tag * tag_score
+    score = base * product(constraint factors)
+
+- **relative_similarity** (0..1): cosine of TF-IDF vectors (scikit-learn ``TfidfTransformer``,
+  smooth idf, l2 norm) over the terms of ``services.matching.text``, divided by the best cosine
+  among the eligible suppliers. Term frequency is sublinear per field (``1 + ln count``) and
+  fields are weighted: a supplier's name, tags and capabilities count more than its long
+  description; a demand's title and tags more than its description. Character bigrams count
+  ``bigram`` of a word. Only the postings of the query's terms are read (CSC columns).
+- **chain_score** (0..1): the demand's industry chains against the supplier's. Each chain label
+  of the demand is resolved through the taxonomy (aliases, English, traditional, typos); a label
+  that is a sub-field (第三代半导体, 光伏) stands for the chain(s) owning it. A demand that names
+  no chain, or none that resolves, gets chains inferred from its title, tags and description
+  (the taxonomy's names, aliases and sub-fields found in the text). Each demand chain scores the
+  best ``Taxonomy.relatedness`` among the supplier's chains (1 same, e.g. 0.7 related, 0
+  unrelated); the chain score is their weighted mean.
+- **tag_score** (0..1): the demand's tags (and catalog tags its title or description mention)
+  against the supplier's sub-field tags: identical after normalisation 1.0, near-identical
+  (rapidfuzz ratio >= ``tag_fuzzy_threshold``) ``tag_fuzzy_credit``, one containing the other
+  (SMT in SMT贴片) ``tag_partial_credit``; weighted mean over the demand's tags.
+- **constraints**: a supplier lacking any required certification is never returned (the
+  certificates are compared normalised: ``ISO9001`` = ``ISO 9001`` = ``ISO 9001:2015``); stage,
+  vouchers, district, supplier kind and production scale multiply the base by the factors
+  documented in ``RankingWeights``. The explanation lists each factor and its effect in score
+  units (applied in order, so the effects add up: ``score = base + sum(effects)``).
+
+Ties are broken by supplier id; the same input gives the same output.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from rapidfuzz import fuzz, process
+from sklearn.feature_extraction.text import TfidfTransformer
+
+from services.matching.text import BIGRAM_PREFIX, Analyzer, is_bigram
+from services.shared.taxonomy import Taxonomy
+
+__all__ = [
+    "STAGES",
+    "DemandQuery",
+    "Match",
+    "MatchIndex",
+    "RankingWeights",
+    "SupplierDoc",
+    "normalize_certification",
+]
+
+STAGES: tuple[str, ...] = ("概念验证", "小试", "中试", "小批量试产")
+"""The pilot-test stages in order, from proof of concept to small-batch trial production."""
+
+Kind = Literal["platform", "manufacturer"]
+KindFilter = Literal["platform", "manufacturer", "all"]
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.integer[Any]]
+Slot = tuple[tuple[tuple[int, float], ...], float, str]
+"""A demand chain: (any of these chains with weight, slot weight, the label it came from)."""
+
+
+@dataclass(frozen=True)
+class SupplierDoc:
+    id: str
+    kind: Kind
+    name: str
+    organization: str = ""
+    district: str = ""
+    description: str = ""
+    industry_chains: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    equipment: tuple[str, ...] = ()
+    certifications: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()
+    accepts_vouchers: bool = False
+    level: str | None = None
+
+
+@dataclass(frozen=True)
+class DemandQuery:
+    title: str
+    description: str = ""
+    industry_chains: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    stage: str | None = None
+    district: str | None = None
+    needs_voucher: bool = False
+    required_certifications: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RankingWeights:
+    """Every weight and penalty of the ranker. The base score is ``text * relative similarity
+    + chain * chain score + tag * tag score`` (at most ``text + chain + tag``); constraints
+    multiply it by factors near 1."""
+
+    # -- supplier fields in the text vector -----------------------------------------------
+    name: float = 3.0
+    """Weight of the supplier's name (says what it does in a few words)."""
+    tags: float = 3.0
+    """Weight of the supplier's sub-field tags."""
+    capabilities: float = 2.0
+    """Weight of the capability phrases."""
+    equipment: float = 1.0
+    """Weight of the equipment names."""
+    description: float = 1.0
+    """Weight of the long description (many words, each says less)."""
+    organization: float = 0.5
+    """Weight of the operating organisation's name."""
+    supplier_chains: float = 0.5
+    """Weight of the supplier's chain names as text."""
+    bigram: float = 0.5
+    """A Chinese character bigram counts this much of a word: bigrams catch compounds the
+    dictionary lacks, but they also catch accidental pairs across word boundaries."""
+
+    # -- demand fields in the query vector ------------------------------------------------
+    query_title: float = 2.0
+    """Weight of the demand's title."""
+    query_tags: float = 2.0
+    """Weight of the demand's tags."""
+    query_description: float = 1.0
+    """Weight of the demand's description."""
+    query_chains: float = 0.5
+    """Weight of the demand's chain labels as text."""
+
+    # -- the parts of the score -----------------------------------------------------------
+    text: float = 1.0
+    """Weight of the relative text similarity: the cosine divided by the best cosine among the
+    eligible suppliers, so 1.0 for the best text match whatever the query's length. Raw cosines
+    of a terse and of a long demand differ by a factor of ten; relative ones keep the chain
+    and tag parts equally weighty for both."""
+    chain: float = 0.2
+    """Weight of the industry-chain score (0..1)."""
+    tag: float = 0.3
+    """Weight of the sub-field tag score (0..1)."""
+    inferred_chain_confidence: float = 0.7
+    """The chain part counts this fraction when the demand's chains were inferred from its
+    text rather than named: inference can be wrong."""
+
+    # -- sub-field tags -------------------------------------------------------------------
+    tag_fuzzy_threshold: float = 88.0
+    """Lowest rapidfuzz ratio (0..100) at which two tags are near-identical (one typo or
+    variant spelling in a tag of eight characters or more)."""
+    tag_fuzzy_credit: float = 0.9
+    """Credit of a near-identical tag (an identical one gets 1.0)."""
+    tag_partial_credit: float = 0.6
+    """Credit of a tag containing the other (SMT in SMT贴片, 功率模块 in 功率模块封装)."""
+    tag_in_text: float = 0.5
+    """Weight of a catalog tag found in the demand's title or description, relative to a tag
+    the demand lists (1.0)."""
+
+    # -- constraints: factors multiplying the score ----------------------------------------
+    stage_mismatch: float = 0.1
+    """The score is multiplied by ``1 - stage_mismatch * steps``, steps being the distance
+    (1 or 2, capped) from the demand's stage to the nearest stage the supplier offers: a
+    proof-of-concept lab is a weaker answer to a pilot-run demand, a pilot platform to
+    small-batch trial production. Multiplying (rather than subtracting) lowers the strong
+    matches most, as a judge does: a mismatched stage costs a good match its top grade."""
+    stage_unknown: float = 0.03
+    """Factor ``1 - stage_unknown`` when the demand names a stage and the supplier lists none."""
+    voucher_missing: float = 0.5
+    """Factor ``1 - voucher_missing`` when the demand needs pilot-test vouchers and the
+    supplier takes none: such a supplier is at best a partial match."""
+    district_match: float = 0.03
+    """Factor ``1 + district_match`` when the supplier is in the demand's preferred district
+    (a soft preference)."""
+    kind_lean: float = 0.05
+    """Factor ``1 - kind_lean * lean`` for the kind of supplier the demand does not lean to,
+    lean in 0..1: small-batch trial production and OEM (stage 小批量试产; 代工, 打样, 小批量,
+    试产, OEM in the title or tags) lean to contract manufacturers, proof of concept, small
+    trials, process validation and scale-up lean to platforms."""
+    scale_mismatch: float = 0.1
+    """Factor ``1 - scale_mismatch`` when the supplier advertises volume production only
+    (量产, 大批量 in its name, tags or capabilities, and no small-batch or sampling service)
+    while the demand is a pilot or small-batch need."""
+
+    # -- output ---------------------------------------------------------------------------
+    matched_terms: int = 5
+    """How many of the top-contributing terms the explanation lists."""
+
+
+@dataclass(frozen=True)
+class Match:
+    supplier_id: str
+    kind: str
+    name: str
+    score: float
+    explanation: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- cue words
+
+# Manufacturer cues: the demand wants pieces made (small batch, samples, OEM).
+_MANUFACTURER_CUES: tuple[str, ...] = (
+    "代工", "打样", "小批量", "试产", "量产", "受托生产", "委托生产", "委托加工", "首单",
+    "首批", "贴片加工", "样件", "oem", "odm", "ems", "small batch", "low volume",
+    "contract manufactur", "trial production", "pilot run", "mass production",
+)  # fmt: skip
+# Platform cues: the demand wants something found out (validated, tested, scaled up).
+_PLATFORM_CUES: tuple[str, ...] = (
+    "验证", "测试", "检测", "评价", "评估", "放大", "开发", "可行性", "表征", "分析",
+    "仿真", "研发", "优化", "认证", "检验", "validat", "test", "feasib", "characteri",
+    "simulat", "scale-up", "scale up", "measure", "commission", "certif",
+)  # fmt: skip
+# A supplier advertising volume production ...
+_VOLUME_CUES: tuple[str, ...] = ("量产", "大批量", "规模化生产", "mass production")
+# ... unless it also offers the small-batch end.
+_SMALL_BATCH_CUES: tuple[str, ...] = (
+    "小批量", "打样", "试产", "小单", "样品", "样件", "快反", "首单", "试制", "中试", "prototype",
+)  # fmt: skip
+_STAGE_LEAN: dict[str, float] = {"概念验证": -1.0, "小试": -0.5, "中试": 0.0, "小批量试产": 1.0}
+"""Lean of a stage toward manufacturers (+) or platforms (-)."""
+
+_CERT_SUFFIX = re.compile(r"(体系认证|认证证书|体系|认证|认可|资质|证书|certified|certification)$")
+_CERT_YEAR = re.compile(r"(:|-|/)?(19|20)\d\d$")
+_NON_ALNUM = re.compile(r"[\W_]+")
+_LATIN_CHAR = re.compile(r"[a-z0-9]")
+
+
+def normalize_certification(label: str) -> str:
+    """Comparison key of a certification: NFKC, upper case, a trailing year or generic word
+    (认证, 体系, certified) dropped, only letters and digits kept: ``ISO 9001:2015``,
+    ``iso9001`` and ``ISO 9001 认证`` all give ``ISO9001``."""
+    text = unicodedata.normalize("NFKC", label).strip().lower()
+    text = _CERT_SUFFIX.sub("", text).strip()
+    compact = _NON_ALNUM.sub("", text)
+    year = _CERT_YEAR.search(text)
+    if year and len(compact) > 8:  # ISO9001 2015 -> ISO9001, never a bare number
+        compact = _NON_ALNUM.sub("", text[: year.start()])
+    return compact.upper()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _TermFinder:
+    """Finds known terms in a normalised text: at each position the longest term starting
+    there, then past it (leftmost-longest, no overlaps). A term beginning or ending with a
+    Latin letter or digit must not continue a Latin word (``ic`` is not found in ``electronic``)."""
+
+    def __init__(self, terms: Iterable[str], *, max_len: int = 16) -> None:
+        self.terms: frozenset[str] = frozenset(t for t in terms if 2 <= len(t) <= max_len)
+        self.max_len = max((len(t) for t in self.terms), default=0)
+
+    def find(self, text: str) -> list[str]:
+        found: list[str] = []
+        i, n = 0, len(text)
+        while i < n:
+            hit = None
+            for size in range(min(self.max_len, n - i), 1, -1):
+                piece = text[i : i + size]
+                if piece in self.terms and self._bounded(text, i, i + size):
+                    hit = piece
+                    break
+            if hit is None:
+                i += 1
+            else:
+                found.append(hit)
+                i += len(hit)
+        return found
+
+    @staticmethod
+    def _bounded(text: str, start: int, end: int) -> bool:
+        if _LATIN_CHAR.match(text[start]) and start > 0 and _LATIN_CHAR.match(text[start - 1]):
+            return False
+        return not (
+            _LATIN_CHAR.match(text[end - 1]) and end < len(text) and _LATIN_CHAR.match(text[end])
+        )
+
+
+def _contains_any(text: str, cues: Iterable[str]) -> list[str]:
+    return [c for c in cues if c in text]
+
+
+@dataclass
+class _Postings:
+    """Per-document term ids of a batch, before weighting."""
+
+    # Compact int arrays, not lists: 100k documents post ~40M term ids.
+    slots: array[int] = field(default_factory=lambda: array("q"))
+    lengths: array[int] = field(default_factory=lambda: array("q"))
+    terms: array[int] = field(default_factory=lambda: array("i"))
+
+
+# --------------------------------------------------------------------------- the index
+
+
+class MatchIndex:
+    """An immutable snapshot of the catalog, ready to rank demands against."""
+
+    _DOC_FIELDS: tuple[str, ...] = (
+        "name",
+        "tags",
+        "capabilities",
+        "equipment",
+        "description",
+        "organization",
+        "supplier_chains",
+    )
+    _QUERY_FIELDS: tuple[str, ...] = (
+        "query_title",
+        "query_tags",
+        "query_description",
+        "query_chains",
+    )
+
+    def __init__(self) -> None:  # use build() or with_changes()
+        self.weights: RankingWeights
+        self.taxonomy: Taxonomy
+        self._analyzer: Analyzer
+        self._vocabulary: dict[str, int]
+        self._terms: list[str]
+        self._term_factor: FloatArray
+        self._idf: FloatArray
+        self._docs: tuple[SupplierDoc, ...]
+        self._position: dict[str, int]
+        self._X: sp.csr_matrix  # docs x terms, l2-normalised tf-idf
+        self._Xc: sp.csc_matrix  # the same, by column: the inverted index
+        self._chain_profile: FloatArray  # docs x chains: best relatedness to each chain
+        self._tag_vocabulary: dict[str, int]
+        self._tag_keys: list[str]
+        self._T: sp.csc_matrix  # docs x tags (binary)
+        self._certs: dict[str, int]
+        self._C: sp.csc_matrix  # docs x certifications (binary)
+        self._kind: npt.NDArray[np.int8]  # 0 platform, 1 manufacturer
+        self._vouchers: npt.NDArray[np.bool_]
+        self._stage_gap: npt.NDArray[np.int8]  # docs x stages: steps to nearest offered, -1 none
+        self._district: IntArray
+        self._districts: dict[str, int]
+        self._volume_only: npt.NDArray[np.bool_]
+        self._id_rank: IntArray
+        self._chain_finder: _TermFinder
+        self._chain_terms: dict[str, tuple[int, ...]]
+        self._tag_finder: _TermFinder
+        self._tag_match_cache: dict[str, tuple[tuple[int, float], ...]]
+        self._chain_names: list[str]
+        self._relatedness: FloatArray
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        suppliers: Sequence[SupplierDoc],
+        taxonomy: Taxonomy,
+        weights: RankingWeights = RankingWeights(),
+    ) -> MatchIndex:
+        self = cls()
+        self.weights = weights
+        self.taxonomy = taxonomy
+        domain: list[str] = []
+        for chain in taxonomy.chains:
+            domain.extend((chain.name, *chain.aliases, *chain.traditional, *chain.subfields))
+        for doc in suppliers:
+            domain.extend(doc.tags)
+            domain.extend(c for c in doc.capabilities if len(c) <= 8)
+        self._analyzer = Analyzer(dict.fromkeys(domain))
+        self._vocabulary = {}
+        self._terms = []
+        self._chain_index()
+        self._tag_vocabulary = {}
+        self._tag_keys = []
+        self._certs = {}
+        self._districts = {}
+        docs = self._dedupe(suppliers)
+        counts = self._term_counts(docs, grow=True)
+        self._term_factor = np.array(
+            [weights.bigram if is_bigram(t) else 1.0 for t in self._terms], dtype=np.float32
+        )
+        counts = self._weigh_terms(counts)
+        if counts.shape[0] and counts.shape[1]:
+            # idf = ln((1 + n) / (1 + df)) + 1, scikit-learn's smooth idf.
+            tfidf = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True).fit(counts)
+            self._idf = tfidf.idf_.astype(np.float32)
+        else:
+            self._idf = np.ones(counts.shape[1], dtype=np.float32)
+        self._install(docs, self._tfidf_rows(counts), self._features(docs, grow=True))
+        tag_terms = [k for k in self._tag_keys if len(k) >= 2]
+        self._tag_finder = _TermFinder(tag_terms)
+        self._tag_match_cache = {}
+        return self
+
+    def with_changes(self, upserts: Sequence[SupplierDoc], deletes: Sequence[str]) -> MatchIndex:
+        """A new index with suppliers added, replaced or removed, reusing this one's vocabulary,
+        idf, tag and certification vocabularies (terms they lack are ignored until the next
+        full build). This index is left unchanged."""
+        upserts = self._dedupe(upserts)
+        gone = set(deletes) | {d.id for d in upserts}
+        keep = [i for i, d in enumerate(self._docs) if d.id not in gone]
+        new = self._clone()
+        # Vocabularies are shared read-only: the new rows only look terms up.
+        counts = self._weigh_terms(self._term_counts(upserts, grow=False))
+        X_new = self._tfidf_rows(counts)
+        old_features = self._feature_rows(keep)
+        new_features = new._features(upserts, grow=False)
+        merged = {key: _vstack(old_features[key], new_features[key]) for key in old_features}
+        X = sp.vstack([self._X[keep], X_new], format="csr")
+        docs = tuple(self._docs[i] for i in keep) + tuple(upserts)
+        new._install(docs, sp.csr_matrix(X), merged)
+        return new
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def get(self, supplier_id: str) -> SupplierDoc | None:
+        i = self._position.get(supplier_id)
+        return None if i is None else self._docs[i]
+
+    # -- ranking --------------------------------------------------------------------------
+
+    def rank(self, demand: DemandQuery, kind: KindFilter = "all", limit: int = 10) -> list[Match]:
+        w = self.weights
+        n = len(self._docs)
+        if n == 0 or limit <= 0:
+            return []
+        text_norm = self._analyzer.normalize(
+            " ".join((demand.title, " ".join(demand.tags), demand.description))
+        )
+        query = self._query_vector(
+            {
+                "query_title": [demand.title],
+                "query_tags": list(demand.tags),
+                "query_description": [demand.description],
+                "query_chains": list(demand.industry_chains),
+            }
+        )
+        slots, chain_source = self._demand_chains(demand, text_norm)
+        tag_weights = self._demand_tags(demand)
+
+        cols, data = query
+        similarity = self._similarity(cols, data)
+        tag_score, tag_hits = self._tag_scores(tag_weights)
+        candidates = np.flatnonzero((similarity > 0) | (tag_score > 0))
+        candidates = candidates[self._eligible(candidates, kind, demand.required_certifications)]
+        if candidates.size == 0:
+            return []
+
+        chain_score = self._chain_scores(slots, candidates)
+        chain_weight = w.chain * (w.inferred_chain_confidence if chain_source == "inferred" else 1)
+        factors = self._factors(demand, candidates)
+        relative, total = self._combine_parts(
+            similarity[candidates], chain_weight * chain_score, tag_score[candidates], factors
+        )
+        top = self._top(candidates, total, limit)
+        return [
+            self._match(
+                int(d),
+                text=(
+                    float(similarity[d]),
+                    float(relative[j]),
+                    self._top_terms(cols, data, d),
+                ),
+                chain=(chain_weight, float(chain_score[j]), slots, chain_source),
+                tags=(float(tag_score[d]), tag_hits, tag_weights),
+                constraints=self._constraint_details(demand, d, factors, j),
+            )
+            for d, j in zip(top, np.searchsorted(candidates, top).tolist(), strict=True)
+        ]
+
+    def _combine_parts(
+        self,
+        similarity: FloatArray,
+        chain_part: FloatArray,
+        tag_score: FloatArray,
+        factors: dict[str, FloatArray],
+    ) -> tuple[FloatArray, FloatArray]:
+        """(relative similarity, total score) of the candidates."""
+        w = self.weights
+        best = float(similarity.max()) if similarity.size else 0.0
+        relative = similarity / best if best > 0 else np.zeros_like(similarity)
+        total = w.text * relative + chain_part + w.tag * tag_score
+        for factor in factors.values():
+            total = total * factor
+        return relative.astype(np.float32), total.astype(np.float32)
+
+    def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
+        """Suppliers like this one (any kind, never itself): the same text, chain and tag
+        scores with the supplier's own profile as the query, and no constraints."""
+        i = self._position.get(supplier_id)
+        if i is None or limit <= 0:
+            return []
+        w = self.weights
+        doc = self._docs[i]
+        a, b = self._X.indptr[i], self._X.indptr[i + 1]
+        cols, data = self._X.indices[a:b], self._X.data[a:b]
+        similarity = self._similarity(cols, data)
+        tag_weights = {k: 1.0 for k in dict.fromkeys(self._tag_key(t) for t in doc.tags) if k}
+        tag_score, tag_hits = self._tag_scores(tag_weights)
+        candidates = np.flatnonzero((similarity > 0) | (tag_score > 0))
+        candidates = candidates[candidates != i]
+        if candidates.size == 0:
+            return []
+        weighted_slots: list[Slot] = [
+            (((c, 1.0),), 1.0, self._chain_names[c]) for c in self._chain_ids(doc.industry_chains)
+        ]
+        chain_score = self._chain_scores(weighted_slots, candidates)
+        relative, total = self._combine_parts(
+            similarity[candidates], w.chain * chain_score, tag_score[candidates], {}
+        )
+        top = self._top(candidates, total, limit)
+        return [
+            self._match(
+                d,
+                text=(
+                    float(similarity[d]),
+                    float(relative[j]),
+                    self._top_terms(cols, data, d),
+                ),
+                chain=(w.chain, float(chain_score[j]), weighted_slots, "given"),
+                tags=(float(tag_score[d]), tag_hits, tag_weights),
+                constraints=[],
+            )
+            for d, j in zip(top, np.searchsorted(candidates, top).tolist(), strict=True)
+        ]
+
+    # -- text -----------------------------------------------------------------------------
+
+    def _term_counts(self, docs: Sequence[SupplierDoc], *, grow: bool) -> sp.csr_matrix:
+        """docs x terms: sum over fields of field weight * (1 + ln count)."""
+        n_fields = len(self._DOC_FIELDS)
+        postings = _Postings()
+        cache: dict[str, array[int]] = {}
+        for i, doc in enumerate(docs):
+            values: tuple[Iterable[str], ...] = (
+                (doc.name,),
+                doc.tags,
+                doc.capabilities,
+                doc.equipment,
+                (doc.description,),
+                (doc.organization,),
+                doc.industry_chains,
+            )
+            for f, items in enumerate(values):
+                self._post(postings, i * n_fields + f, items, cache, grow)
+        field_weights = [getattr(self.weights, name) for name in self._DOC_FIELDS]
+        return self._combine(postings, len(docs), field_weights)
+
+    def _post(
+        self,
+        postings: _Postings,
+        slot: int,
+        items: Iterable[str],
+        cache: dict[str, array[int]],
+        grow: bool,
+    ) -> None:
+        before = len(postings.terms)
+        for item in items:
+            for clause in self._analyzer.clauses(item):
+                ids = cache.get(clause)
+                if ids is None:
+                    ids = array("i", self._term_ids(self._analyzer.analyze_clause(clause), grow))
+                    cache[clause] = ids
+                postings.terms.extend(ids)
+        if len(postings.terms) > before:
+            postings.slots.append(slot)
+            postings.lengths.append(len(postings.terms) - before)
+
+    def _term_ids(self, terms: Iterable[str], grow: bool) -> list[int]:
+        ids: list[int] = []
+        vocabulary = self._vocabulary
+        for term in terms:
+            j = vocabulary.get(term)
+            if j is None:
+                if not grow:
+                    continue
+                j = vocabulary[term] = len(self._terms)
+                self._terms.append(term)
+            ids.append(j)
+        return ids
+
+    def _combine(
+        self, postings: _Postings, n_rows: int, field_weights: list[float]
+    ) -> sp.csr_matrix:
+        n_fields = len(field_weights)
+        rows = np.repeat(
+            np.frombuffer(postings.slots, dtype=np.int64),
+            np.frombuffer(postings.lengths, dtype=np.int64),
+        )
+        cols = np.frombuffer(postings.terms, dtype=np.int32)
+        per_field = sp.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), (rows, cols)),
+            shape=(n_rows * n_fields, len(self._terms)),
+        )
+        per_field.sum_duplicates()
+        per_field.data = 1.0 + np.log(per_field.data)
+        slot = np.arange(n_rows * n_fields)
+        combine = sp.csr_matrix(
+            (
+                np.tile(np.asarray(field_weights, dtype=np.float32), n_rows),
+                (slot // n_fields, slot),
+            ),
+            shape=(n_rows, n_rows * n_fields),
+        )
+        return sp.csr_matrix(combine @ per_field)
+
+    def _tfidf_rows(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """Rows times the fitted idf, l2-normalised (what ``TfidfTransformer.transform`` does,
+        also for zero rows, in float32)."""
+        X = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+        X.data *= self._idf[X.indices]
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1), dtype=np.float32).ravel())
+        norms[norms == 0] = 1.0
+        X.data /= np.repeat(norms, np.diff(X.indptr))
+        return X
+
+    def _weigh_terms(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        counts = counts.copy()
+        counts.data *= self._term_factor[counts.indices]
+        return counts
+
+    def _query_vector(self, values: dict[str, list[str]]) -> tuple[IntArray, FloatArray]:
+        """(term ids, weights) of a demand: the same weighting as a document (per-field
+        sublinear tf, field and bigram weights, the fitted idf, l2 norm), done directly on a
+        dict because sklearn's validation costs more than the arithmetic for one row."""
+        weights: dict[int, float] = {}
+        for name in self._QUERY_FIELDS:
+            field_weight = getattr(self.weights, name)
+            counts: dict[int, int] = {}
+            for item in values[name]:
+                for clause in self._analyzer.clauses(item):
+                    for j in self._term_ids(self._analyzer.analyze_clause(clause), grow=False):
+                        counts[j] = counts.get(j, 0) + 1
+            for j, c in counts.items():
+                weights[j] = weights.get(j, 0.0) + field_weight * (1.0 + math.log(c))
+        if not weights:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        cols = np.fromiter(sorted(weights), dtype=np.int32, count=len(weights))
+        data = np.fromiter((weights[j] for j in cols.tolist()), dtype=np.float64, count=len(cols))
+        data *= self._term_factor[cols] * self._idf[cols]
+        norm = float(np.sqrt(np.dot(data, data)))
+        return cols, (data / norm if norm > 0 else data).astype(np.float32)
+
+    def _similarity(self, cols: IntArray, data: FloatArray) -> FloatArray:
+        """Cosine with every document, touching only the postings of the query's terms (the
+        CSC columns of those terms, multiplied in C)."""
+        if not len(cols):
+            return np.zeros(len(self._docs), dtype=np.float32)
+        return np.asarray(self._Xc[:, cols] @ data, dtype=np.float32).ravel()
+
+    def _top_terms(self, cols: IntArray, data: FloatArray, d: int) -> list[dict[str, Any]]:
+        """The query terms contributing most to document ``d``'s cosine."""
+        a, b = self._X.indptr[d], self._X.indptr[d + 1]
+        doc_cols, doc_data = self._X.indices[a:b], self._X.data[a:b]
+        common, in_doc, in_query = np.intersect1d(doc_cols, cols, return_indices=True)
+        values = doc_data[in_doc] * data[in_query]
+        contributions = sorted(
+            zip(values.tolist(), (self._terms[j] for j in common.tolist()), strict=True),
+            key=lambda item: (-item[0], item[1]),
+        )
+        shown: list[dict[str, Any]] = []
+        for value, term in contributions:
+            if len(shown) >= self.weights.matched_terms:
+                break
+            label = term[len(BIGRAM_PREFIX) :] if is_bigram(term) else term
+            if any(label in s["term"] for s in shown):
+                continue  # a bigram of a word already listed says nothing new
+            shown.append({"term": label, "contribution": round(value, 6)})
+        return shown
+
+    # -- chains ---------------------------------------------------------------------------
+
+    def _chain_index(self) -> None:
+        tax = self.taxonomy
+        self._chain_names = [c.name for c in tax.chains]
+        k = len(tax.chains)
+        self._relatedness = np.array(
+            [[tax.relatedness(a.name, b.name) for b in tax.chains] for a in tax.chains],
+            dtype=np.float32,
+        )
+        terms: dict[str, set[int]] = {}
+        for i, chain in enumerate(tax.chains):
+            for label in (
+                chain.name,
+                chain.name_en,
+                *chain.aliases,
+                *chain.traditional,
+                *chain.subfields,
+            ):
+                key = self._analyzer.normalize(label).strip()
+                terms.setdefault(key, set()).add(i)
+        self._chain_terms = {t: tuple(sorted(owners)) for t, owners in terms.items()}
+        self._chain_finder = _TermFinder(self._chain_terms, max_len=40)
+        assert k == len(self._chain_names)
+
+    def _chain_ids(self, labels: Iterable[str]) -> list[int]:
+        ids: list[int] = []
+        for label in labels:
+            chain = self.taxonomy.resolve(label).chain
+            if chain is not None:
+                i = self._chain_names.index(chain.name)
+                if i not in ids:
+                    ids.append(i)
+        return ids
+
+    def _demand_chains(self, demand: DemandQuery, text_norm: str) -> tuple[list[Slot], str]:
+        """The demand's chains as weighted slots; each slot is satisfied by any of its chains.
+        Returns (slots, source) where source is "given" or "inferred" (or "none")."""
+        slots: list[Slot] = []
+        hints: dict[int, float] = {}
+        for label in demand.industry_chains:
+            resolution = self.taxonomy.resolve(label)
+            if resolution.chain is not None:
+                i = self._chain_names.index(resolution.chain.name)
+                slots.append((((i, 1.0),), 1.0, label))
+                continue
+            owners = [self._chain_names.index(c) for c in self.taxonomy.chains_for_subfield(label)]
+            if owners:
+                slots.append((tuple((i, 1.0) for i in owners), 1.0, label))
+            elif resolution.suggestions:
+                hint = self._chain_names.index(resolution.suggestions[0])
+                hints[hint] = hints.get(hint, 0.0) + 1.0
+        if slots:
+            return _merge_slots(slots), "given"
+        counts = dict(hints)
+        for term in self._chain_finder.find(text_norm):
+            term_owners = self._chain_terms[term]
+            for i in term_owners:
+                counts[i] = counts.get(i, 0.0) + 1.0 / len(term_owners)
+        if not counts:
+            return [], "none"
+        best = max(counts.values())
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        inferred: list[Slot] = [
+            (((i, 1.0),), round(c / best, 4), "inferred") for i, c in ranked[:3] if c >= best / 2
+        ]
+        return inferred, "inferred"
+
+    def _chain_scores(
+        self,
+        slots: list[Slot],
+        candidates: IntArray,
+    ) -> FloatArray:
+        if not slots:
+            return np.zeros(len(candidates), dtype=np.float32)
+        profile = self._chain_profile[candidates]
+        total = np.zeros(len(candidates), dtype=np.float32)
+        weight = 0.0
+        for options, slot_weight, _ in slots:
+            best = np.max(profile[:, [i for i, _ in options]], axis=1)
+            total += slot_weight * best
+            weight += slot_weight
+        return total / weight
+
+    # -- tags -----------------------------------------------------------------------------
+
+    def _tag_key(self, tag: str) -> str:
+        text = self._analyzer.normalize(tag)
+        return " ".join(_NON_ALNUM.sub(" ", text).split())
+
+    def _demand_tags(self, demand: DemandQuery) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        for tag in demand.tags:
+            key = self._tag_key(tag)
+            if key:
+                weights[key] = 1.0
+        text = self._tag_key(demand.title) + " | " + self._tag_key(demand.description)
+        for key in self._tag_finder.find(text):
+            weights.setdefault(key, self.weights.tag_in_text)
+        return weights
+
+    def _tag_matches(self, key: str) -> tuple[tuple[int, float], ...]:
+        """Catalog tags matching one demand tag, with their credit (cached per tag
+        vocabulary, which ``with_changes`` shares)."""
+        cached = self._tag_match_cache.get(key)
+        if cached is None:
+            cached = self._tag_matches_uncached(key)
+            if len(self._tag_match_cache) < 65536:
+                self._tag_match_cache[key] = cached
+        return cached
+
+    def _tag_matches_uncached(self, key: str) -> tuple[tuple[int, float], ...]:
+        w = self.weights
+        credits: dict[int, float] = {}
+        exact = self._tag_vocabulary.get(key)
+        if exact is not None:
+            credits[exact] = 1.0
+        if len(key) >= 3:
+            for candidate, _score, j in process.extract(
+                key,
+                self._tag_keys,
+                scorer=fuzz.ratio,
+                score_cutoff=w.tag_fuzzy_threshold,
+                limit=None,
+            ):
+                if candidate != key:
+                    credits[j] = max(credits.get(j, 0.0), w.tag_fuzzy_credit)
+        if _tag_weight(key) >= 3:
+            for j, candidate in enumerate(self._tag_keys):
+                if candidate != key and _tag_weight(candidate) >= 3 and _contains(candidate, key):
+                    credits[j] = max(credits.get(j, 0.0), w.tag_partial_credit)
+        return tuple(sorted(credits.items()))
+
+    def _tag_scores(
+        self, tag_weights: dict[str, float]
+    ) -> tuple[FloatArray, dict[str, tuple[tuple[int, float], ...]]]:
+        n = len(self._docs)
+        score = np.zeros(n, dtype=np.float32)
+        hits: dict[str, tuple[tuple[int, float], ...]] = {}
+        total = sum(tag_weights.values())
+        if total <= 0:
+            return score, hits
+        for key, weight in tag_weights.items():
+            matches = self._tag_matches(key)
+            if not matches:
+                continue
+            hits[key] = matches
+            best = np.zeros(n, dtype=np.float32)
+            for j, credit in sorted(matches, key=lambda m: m[1]):
+                rows = self._T.indices[self._T.indptr[j] : self._T.indptr[j + 1]]
+                best[rows] = np.maximum(best[rows], credit)
+            score += weight * best
+        return score / total, hits
+
+    # -- constraints ----------------------------------------------------------------------
+
+    def _eligible(
+        self, candidates: IntArray, kind: KindFilter, required: Sequence[str]
+    ) -> npt.NDArray[np.bool_]:
+        ok = np.ones(len(candidates), dtype=bool)
+        if kind != "all":
+            ok &= self._kind[candidates] == (1 if kind == "manufacturer" else 0)
+        for cert in dict.fromkeys(normalize_certification(c) for c in required):
+            if not cert:
+                continue
+            j = self._certs.get(cert)
+            if j is None:
+                return np.zeros(len(candidates), dtype=bool)  # nobody holds it
+            holders = self._C.indices[self._C.indptr[j] : self._C.indptr[j + 1]]
+            ok &= np.isin(candidates, holders)
+        return ok
+
+    def _lean(self, demand: DemandQuery) -> tuple[float, list[str]]:
+        """(lean, cues): +1 leans to manufacturers, -1 to platforms."""
+        text = self._analyzer.normalize(demand.title + " " + " ".join(demand.tags))
+        to_maker = _contains_any(text, _MANUFACTURER_CUES)
+        to_platform = _contains_any(text, _PLATFORM_CUES)
+        stage = demand.stage or ""
+        lean = _STAGE_LEAN.get(stage, 0.0)
+        lean += 0.5 * (bool(to_maker) - bool(to_platform))
+        cues = [stage] if _STAGE_LEAN.get(stage) else []
+        cues += to_maker + to_platform
+        return max(-1.0, min(1.0, lean)), cues
+
+    def _factors(self, demand: DemandQuery, candidates: IntArray) -> dict[str, FloatArray]:
+        """Multiplicative factor of each constraint for each candidate, in a fixed order."""
+        w = self.weights
+        factors: dict[str, FloatArray] = {}
+        if demand.stage in STAGES:
+            gap = self._stage_gap[candidates, STAGES.index(demand.stage)].astype(np.float32)
+            factors["stage"] = np.where(
+                gap < 0, 1.0 - w.stage_unknown, 1.0 - w.stage_mismatch * np.minimum(gap, 2)
+            ).astype(np.float32)
+        if demand.needs_voucher:
+            factors["voucher"] = np.where(
+                self._vouchers[candidates], 1.0, 1.0 - w.voucher_missing
+            ).astype(np.float32)
+        if demand.district:
+            j = self._district_id(demand.district)
+            factors["district"] = np.where(
+                (self._district[candidates] == j) & (j >= 0), 1.0 + w.district_match, 1.0
+            ).astype(np.float32)
+        lean, _ = self._lean(demand)
+        if lean:
+            unwanted = 0 if lean > 0 else 1
+            factors["kind"] = np.where(
+                self._kind[candidates] == unwanted, 1.0 - w.kind_lean * abs(lean), 1.0
+            ).astype(np.float32)
+        demand_text = self._analyzer.normalize(demand.title + " " + demand.description)
+        if not _contains_any(demand_text, _VOLUME_CUES) or _contains_any(
+            demand_text, _SMALL_BATCH_CUES
+        ):
+            factors["scale"] = np.where(
+                self._volume_only[candidates], 1.0 - w.scale_mismatch, 1.0
+            ).astype(np.float32)
+        return factors
+
+    def _constraint_details(
+        self, demand: DemandQuery, d: int, factors: dict[str, FloatArray], j: int
+    ) -> list[dict[str, Any]]:
+        """Each constraint's factor and reason; ``_match`` adds the effect in score units."""
+        doc = self._docs[d]
+        out: list[dict[str, Any]] = []
+        if demand.required_certifications:
+            out.append(
+                {
+                    "name": "certifications",
+                    "factor": 1.0,
+                    "reason": "holds every required certification: "
+                    + ", ".join(demand.required_certifications),
+                }
+            )
+        for name, values in factors.items():
+            factor = float(values[j])
+            if name == "stage":
+                gap = int(self._stage_gap[d, STAGES.index(demand.stage or "")])
+                if gap == 0:
+                    reason = f"offers the stage {demand.stage}"
+                elif gap < 0:
+                    reason = f"lists no stages; the demand asks for {demand.stage}"
+                else:
+                    reason = f"offers {', '.join(doc.stages)}: {gap} step(s) from {demand.stage}"
+            elif name == "voucher":
+                reason = (
+                    "accepts pilot-test vouchers"
+                    if doc.accepts_vouchers
+                    else "the demand needs pilot-test vouchers and the supplier takes none"
+                )
+            elif name == "district":
+                where = "in" if factor > 1 else "not in"
+                reason = f"{where} the preferred district {demand.district}"
+            elif name == "kind":
+                lean, cues = self._lean(demand)
+                wanted = "manufacturer" if lean > 0 else "platform"
+                reason = f"the demand leans to a {wanted} ({', '.join(cues)}); this is a {doc.kind}"
+            else:  # scale
+                reason = (
+                    "advertises volume production only; the demand is a pilot or small-batch need"
+                    if factor < 1
+                    else "no volume-only production"
+                )
+            out.append({"name": name, "factor": round(factor, 6), "reason": reason})
+        return out
+
+    # -- results --------------------------------------------------------------------------
+
+    def _top(self, candidates: IntArray, total: FloatArray, limit: int) -> list[int]:
+        rounded = np.round(total.astype(np.float64), 6)
+        if len(candidates) > limit:
+            cut = np.partition(-rounded, limit - 1)[limit - 1]
+            keep = -rounded <= cut
+            candidates, rounded = candidates[keep], rounded[keep]
+        order = np.lexsort((self._id_rank[candidates], -rounded))[:limit]
+        return [int(candidates[k]) for k in order]
+
+    def _match(
+        self,
+        d: int,
+        *,
+        text: tuple[float, float, list[dict[str, Any]]],
+        chain: tuple[float, float, list[Slot], str],
+        tags: tuple[float, dict[str, tuple[tuple[int, float], ...]], dict[str, float]],
+        constraints: list[dict[str, Any]],
+    ) -> Match:
+        w = self.weights
+        doc = self._docs[d]
+        similarity, relative, terms = text
+        chain_weight, chain_score, slots, source = chain
+        tag_score, tag_hits, tag_weights = tags
+        parts = {
+            "text": w.text * relative,
+            "chain": chain_weight * chain_score,
+            "tags": w.tag * tag_score,
+        }
+        base = sum(parts.values())
+        # Constraints multiply the base in order; each one's effect is the change it made.
+        score = base
+        for item in constraints:
+            effect = score * (item["factor"] - 1.0)
+            item["effect"] = round(effect, 6)
+            score += effect
+        explanation = {
+            "score": round(score, 6),
+            "base": round(base, 6),
+            "text": {
+                "similarity": round(similarity, 6),
+                "relative": round(relative, 6),
+                "weight": w.text,
+                "contribution": round(parts["text"], 6),
+                "matched_terms": terms,
+            },
+            "chain": {
+                "score": round(chain_score, 6),
+                "weight": round(chain_weight, 6),
+                "contribution": round(parts["chain"], 6),
+                "source": source,
+                "matched_chains": self._matched_chains(doc, slots),
+            },
+            "tags": {
+                "score": round(tag_score, 6),
+                "weight": w.tag,
+                "contribution": round(parts["tags"], 6),
+                "matched_tags": self._matched_tags(doc, tag_hits, tag_weights),
+            },
+            "constraints": constraints,
+        }
+        return Match(doc.id, doc.kind, doc.name, round(score, 6), explanation)
+
+    def _matched_chains(self, doc: SupplierDoc, slots: list[Slot]) -> list[dict[str, Any]]:
+        doc_chains = self._chain_ids(doc.industry_chains)
+        matched = []
+        for options, slot_weight, label in slots:
+            best = (0.0, "", "")
+            for i, _ in options:
+                for s in doc_chains:
+                    credit = float(self._relatedness[i, s])
+                    if credit > best[0]:
+                        best = (credit, self._chain_names[i], self._chain_names[s])
+            if best[0] > 0:
+                matched.append(
+                    {
+                        "demand_chain": best[1],
+                        "supplier_chain": best[2],
+                        "credit": round(best[0], 6),
+                        "weight": slot_weight,
+                        "from": label,
+                    }
+                )
+        return matched
+
+    def _matched_tags(
+        self,
+        doc: SupplierDoc,
+        tag_hits: dict[str, tuple[tuple[int, float], ...]],
+        tag_weights: dict[str, float],
+    ) -> list[dict[str, Any]]:
+        doc_tags = {self._tag_vocabulary.get(self._tag_key(t), -1): t for t in doc.tags}
+        matched = []
+        for key, matches in tag_hits.items():
+            found = [(credit, doc_tags[j]) for j, credit in matches if j in doc_tags]
+            if found:
+                credit, tag = max(found, key=lambda item: (item[0], item[1]))
+                matched.append(
+                    {
+                        "demand_tag": key,
+                        "supplier_tag": tag,
+                        "credit": round(credit, 6),
+                        "weight": tag_weights[key],
+                    }
+                )
+        return matched
+
+    # -- per-document features ------------------------------------------------------------
+
+    def _features(self, docs: Sequence[SupplierDoc], *, grow: bool) -> dict[str, Any]:
+        n = len(docs)
+        k = len(self._chain_names)
+        membership = np.zeros((n, k), dtype=np.float32)
+        tag_rows: list[int] = []
+        tag_cols: list[int] = []
+        cert_rows: list[int] = []
+        cert_cols: list[int] = []
+        kind = np.zeros(n, dtype=np.int8)
+        vouchers = np.zeros(n, dtype=bool)
+        stage_gap = np.full((n, len(STAGES)), -1, dtype=np.int8)
+        district = np.full(n, -1, dtype=np.int32)
+        volume_only = np.zeros(n, dtype=bool)
+        # Catalogs repeat chains, tags, certificates, stages and districts: normalise each
+        # distinct value once.
+        chain_ids = functools.lru_cache(maxsize=None)(lambda labels: self._chain_ids(labels))
+        tag_key = functools.lru_cache(maxsize=None)(self._tag_key)
+        cert_key = functools.lru_cache(maxsize=None)(normalize_certification)
+        plain = functools.lru_cache(maxsize=None)(lambda t: self._analyzer.normalize(t).strip())
+        gaps = functools.lru_cache(maxsize=None)(_stage_gaps)
+        for i, doc in enumerate(docs):
+            for c in chain_ids(doc.industry_chains):
+                membership[i, c] = 1.0
+            for key in dict.fromkeys(tag_key(t) for t in doc.tags):
+                j = self._lookup(self._tag_vocabulary, self._tag_keys, key, grow)
+                if j >= 0:
+                    tag_rows.append(i)
+                    tag_cols.append(j)
+            for cert in dict.fromkeys(cert_key(c) for c in doc.certifications):
+                j = self._lookup(self._certs, None, cert, grow)
+                if j >= 0:
+                    cert_rows.append(i)
+                    cert_cols.append(j)
+            kind[i] = 1 if doc.kind == "manufacturer" else 0
+            vouchers[i] = doc.accepts_vouchers
+            stage_gap[i] = gaps(doc.stages)
+            if doc.district:
+                district[i] = self._lookup(self._districts, None, plain(doc.district), grow)
+            items = [plain(t) for t in (doc.name, *doc.tags, *doc.capabilities)]
+            volume_only[i] = any(_contains_any(t, _VOLUME_CUES) for t in items) and not any(
+                _contains_any(t, _SMALL_BATCH_CUES) for t in items
+            )
+        # Best relatedness of each document to each chain: max over its chains.
+        profile_matrix = (
+            np.max(membership[:, None, :] * self._relatedness[None, :, :], axis=2)
+            if n
+            else np.zeros((0, k), dtype=np.float32)
+        )
+        return {
+            "chain_profile": profile_matrix.astype(np.float32),
+            "tags": sp.csr_matrix(
+                (np.ones(len(tag_rows), dtype=np.float32), (tag_rows, tag_cols)),
+                shape=(n, max(len(self._tag_keys), 1)),
+            ),
+            "certs": sp.csr_matrix(
+                (np.ones(len(cert_rows), dtype=np.float32), (cert_rows, cert_cols)),
+                shape=(n, max(len(self._certs), 1)),
+            ),
+            "kind": kind,
+            "vouchers": vouchers,
+            "stage_gap": stage_gap,
+            "district": district,
+            "volume_only": volume_only,
+        }
+
+    def _feature_rows(self, rows: list[int]) -> dict[str, Any]:
+        index = np.asarray(rows, dtype=np.int64)
+        return {
+            "chain_profile": self._chain_profile[index],
+            "tags": sp.csr_matrix(self._T)[index],
+            "certs": sp.csr_matrix(self._C)[index],
+            "kind": self._kind[index],
+            "vouchers": self._vouchers[index],
+            "stage_gap": self._stage_gap[index],
+            "district": self._district[index],
+            "volume_only": self._volume_only[index],
+        }
+
+    @staticmethod
+    def _lookup(vocabulary: dict[str, int], keys: list[str] | None, key: str, grow: bool) -> int:
+        if not key:
+            return -1
+        j = vocabulary.get(key)
+        if j is None:
+            if not grow:
+                return -1
+            j = vocabulary[key] = len(vocabulary)
+            if keys is not None:
+                keys.append(key)
+        return j
+
+    def _district_id(self, district: str) -> int:
+        key = self._analyzer.normalize(district).strip()
+        j = self._districts.get(key)
+        if j is not None:
+            return j
+        # 松山湖 matches 松山湖高新区 and the other way round.
+        for name, index in sorted(self._districts.items()):
+            if len(key) >= 2 and len(name) >= 2 and (key in name or name in key):
+                return index
+        return -1
+
+    def _install(
+        self, docs: Sequence[SupplierDoc], X: sp.csr_matrix, features: dict[str, Any]
+    ) -> None:
+        self._docs = tuple(docs)
+        self._position = {d.id: i for i, d in enumerate(self._docs)}
+        X.sort_indices()
+        self._X = X
+        self._Xc = sp.csc_matrix(X)
+        self._chain_profile = features["chain_profile"]
+        self._T = sp.csc_matrix(features["tags"])
+        self._C = sp.csc_matrix(features["certs"])
+        self._kind = features["kind"]
+        self._vouchers = features["vouchers"]
+        self._stage_gap = features["stage_gap"]
+        self._district = features["district"]
+        self._volume_only = features["volume_only"]
+        order = sorted(range(len(self._docs)), key=lambda i: self._docs[i].id)
+        rank = np.empty(len(self._docs), dtype=np.int32)
+        rank[order] = np.arange(len(self._docs), dtype=np.int32)
+        self._id_rank = rank
+
+    def _clone(self) -> MatchIndex:
+        new = MatchIndex()
+        for name in (
+            "weights", "taxonomy", "_analyzer", "_vocabulary", "_terms", "_term_factor", "_idf",
+            "_tag_vocabulary", "_tag_keys", "_certs", "_districts", "_chain_names",
+            "_relatedness", "_chain_terms", "_chain_finder", "_tag_finder", "_tag_match_cache",
+        ):  # fmt: skip
+            setattr(new, name, getattr(self, name))
+        return new
+
+    @staticmethod
+    def _dedupe(docs: Sequence[SupplierDoc]) -> tuple[SupplierDoc, ...]:
+        """One document per id, the last one given winning."""
+        return tuple({d.id: d for d in docs}.values())
+
+
+def _stage_gaps(stages: tuple[str, ...]) -> tuple[int, ...]:
+    """Steps from each stage to the nearest offered one; -1 everywhere when none is offered."""
+    offered = [STAGES.index(s) for s in stages if s in STAGES]
+    if not offered:
+        return (-1,) * len(STAGES)
+    return tuple(min(abs(s - o) for o in offered) for s in range(len(STAGES)))
+
+
+def _merge_slots(
+    slots: list[Slot],
+) -> list[Slot]:
+    seen: set[tuple[int, ...]] = set()
+    out = []
+    for options, weight, label in slots:
+        key = tuple(i for i, _ in options)
+        if key not in seen:
+            seen.add(key)
+            out.append((options, weight, label))
+    return out
+
+
+def _vstack(a: Any, b: Any) -> Any:
+    if sp.issparse(a):
+        width = max(a.shape[1], b.shape[1])
+        a = sp.csr_matrix(a, shape=(a.shape[0], width)) if a.shape[1] != width else a
+        b = sp.csr_matrix(b, shape=(b.shape[0], width)) if b.shape[1] != width else b
+        return sp.vstack([a, b], format="csr")
+    return np.concatenate([a, b])
+
+
+def _tag_weight(key: str) -> int:
+    """CJK characters weigh 2, others 1: 'smt' (3) and '封装' (4) may be contained, 'ic' not."""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in key if not ch.isspace())
+
+
+def _contains(longer: str, shorter: str) -> bool:
+    """``shorter`` inside ``longer`` without cutting a Latin word."""
+    if len(shorter) >= len(longer):
+        return False
+    start = longer.find(shorter)
+    while start >= 0:
+        end = start + len(shorter)
+        before = longer[start - 1] if start else " "
+        after = longer[end] if end < len(longer) else " "
+        if not (_LATIN_CHAR.match(before) and _LATIN_CHAR.match(shorter[0])) and not (
+            _LATIN_CHAR.match(after) and _LATIN_CHAR.match(shorter[-1])
+        ):
+            return True
+        start = longer.find(shorter, start + 1)
+    return False

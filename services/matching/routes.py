@@ -1,0 +1,116 @@
+"""HTTP adapters of the matching service.
+
+No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
+"""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from services.matching.schemas import (
+    IndexStatus,
+    MatchDemand,
+    MatchParams,
+    MatchResponse,
+    SimilarParams,
+    SimilarResponse,
+)
+from services.matching.service import MatchingService
+from services.shared.problems import problem_responses
+
+STALE_HEADER = "X-Index-Stale"
+
+
+def get_service(request: Request) -> MatchingService:
+    service: MatchingService = request.app.state.matching
+    return service
+
+
+Service = Annotated[MatchingService, Depends(get_service)]
+ERRORS = problem_responses(400, 401, 403, 404, 422, 500, 503)
+
+
+def _mark_stale(response: Response, stale: bool) -> None:
+    if stale:
+        response.headers[STALE_HEADER] = "true"
+
+
+def matching_router() -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["matching"])
+
+    @router.get(
+        "/demands/{demand_id}/matches",
+        response_model=MatchResponse,
+        operation_id="matchDemand",
+        summary="Rank platforms and manufacturers for a stored demand",
+        responses=ERRORS,
+    )
+    async def demand_matches(
+        demand_id: str,
+        params: Annotated[MatchParams, Query()],
+        service: Service,
+        response: Response,
+    ) -> MatchResponse:
+        result = await service.matches_for_demand(
+            demand_id, params.kind, params.limit, params.min_version
+        )
+        _mark_stale(response, result.index_stale)
+        return result
+
+    @router.post(
+        "/match",
+        response_model=MatchResponse,
+        operation_id="matchAdHoc",
+        summary="Rank suppliers for a demand given in the body (not stored)",
+        responses=ERRORS,
+    )
+    async def match(
+        body: MatchDemand,
+        params: Annotated[MatchParams, Query()],
+        service: Service,
+        response: Response,
+    ) -> MatchResponse:
+        result = await service.match(body, params.kind, params.limit, params.min_version)
+        _mark_stale(response, result.index_stale)
+        return result
+
+    similar_routes: tuple[tuple[Literal["platform", "manufacturer"], str, str], ...] = (
+        ("platform", "/platforms/{supplier_id}/similar", "similarPlatforms"),
+        ("manufacturer", "/manufacturers/{supplier_id}/similar", "similarManufacturers"),
+    )
+    for kind, path, operation in similar_routes:
+        router.add_api_route(
+            path,
+            _similar_endpoint(kind),
+            methods=["GET"],
+            response_model=SimilarResponse,
+            operation_id=operation,
+            summary=f"Suppliers like this {kind}",
+            responses=ERRORS,
+        )
+
+    @router.get(
+        "/index",
+        response_model=IndexStatus,
+        operation_id="getIndexStatus",
+        summary="Status of the matching index: version, lag, counts, last build",
+        responses=problem_responses(401, 403, 500),
+    )
+    async def index_status(service: Service) -> IndexStatus:
+        return service.status()
+
+    return router
+
+
+def _similar_endpoint(kind: Literal["platform", "manufacturer"]):  # type: ignore[no-untyped-def]
+    async def similar(
+        supplier_id: str,
+        params: Annotated[SimilarParams, Query()],
+        service: Service,
+        response: Response,
+    ) -> SimilarResponse:
+        result = await service.similar(kind, supplier_id, params.limit, params.min_version)
+        _mark_stale(response, result.index_stale)
+        return result
+
+    return similar

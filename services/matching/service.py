@@ -1,0 +1,142 @@
+"""Matching use cases, without HTTP: find the demand, wait for the index, rank, shape results."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from services.matching.index import IndexSnapshot, IndexSyncer, demand_query
+from services.matching.ranking import DemandQuery, Match
+from services.matching.schemas import (
+    IndexStatus,
+    Kind,
+    MatchDemand,
+    MatchResponse,
+    MatchResult,
+    SimilarResponse,
+    SupplierCounts,
+)
+from services.shared.errors import NotFoundError, UnavailableError
+from services.shared.taxonomy import Taxonomy
+
+RunInThread = Callable[..., Any]
+
+
+class MatchingService:
+    def __init__(
+        self, syncer: IndexSyncer, taxonomy: Taxonomy, min_version_timeout: float = 5.0
+    ) -> None:
+        self.syncer = syncer
+        self.taxonomy = taxonomy
+        self.min_version_timeout = min_version_timeout
+
+    async def matches_for_demand(
+        self, demand_id: str, kind: Kind, limit: int, min_version: int | None
+    ) -> MatchResponse:
+        snapshot = await self._snapshot(min_version)
+        demand = snapshot.demands.get(demand_id)
+        if demand is None:
+            raise NotFoundError(
+                f"Demand '{demand_id}' does not exist (or is newer than the index: pass "
+                "min_version with the version of the write that created it)."
+            )
+        matches = await asyncio.to_thread(snapshot.index.rank, demand, kind, limit)
+        return self._response(demand_id, snapshot, matches)
+
+    async def match(
+        self, body: MatchDemand, kind: Kind, limit: int, min_version: int | None
+    ) -> MatchResponse:
+        snapshot = await self._snapshot(min_version)
+        demand = self.resolve_demand(body)
+        matches = await asyncio.to_thread(snapshot.index.rank, demand, kind, limit)
+        return self._response(None, snapshot, matches)
+
+    async def similar(
+        self, kind: str, supplier_id: str, limit: int, min_version: int | None
+    ) -> SimilarResponse:
+        snapshot = await self._snapshot(min_version)
+        supplier = snapshot.suppliers.get(supplier_id)
+        if supplier is None or supplier.kind != kind:
+            raise NotFoundError(f"{kind.capitalize()} '{supplier_id}' does not exist.")
+        matches = await asyncio.to_thread(snapshot.index.similar, supplier_id, limit)
+        return SimilarResponse(
+            supplier_id=supplier_id,
+            index_version=snapshot.version,
+            index_stale=not self.syncer.status.catalog_reachable,
+            results=_results(matches),
+        )
+
+    def resolve_demand(self, body: MatchDemand) -> DemandQuery:
+        """Canonical chains as the catalog would store them; unknown labels become tags."""
+        data = body.model_dump()
+        resolutions = [self.taxonomy.resolve(label) for label in body.industry_chains]
+        data["industry_chains"] = list(
+            dict.fromkeys(r.chain.name for r in resolutions if r.chain is not None)
+        )
+        unknown = [r.label for r in resolutions if r.chain is None]
+        data["tags"] = list(dict.fromkeys([*body.tags, *unknown]))
+        return demand_query(data)
+
+    def status(self) -> IndexStatus:
+        snapshot = self.syncer.snapshot
+        status = self.syncer.status
+        version = snapshot.version if snapshot else 0
+        platforms = (
+            sum(1 for s in snapshot.suppliers.values() if s.kind == "platform") if (snapshot) else 0
+        )
+        total = len(snapshot.suppliers) if snapshot else 0
+        return IndexStatus(
+            ready=snapshot is not None,
+            version=version,
+            catalog_version=status.catalog_version,
+            lag=max(status.catalog_version - version, 0),
+            catalog_reachable=status.catalog_reachable,
+            last_error=status.last_error,
+            suppliers=SupplierCounts(platform=platforms, manufacturer=total - platforms),
+            demands=len(snapshot.demands) if snapshot else 0,
+            built_at=snapshot.built_at if snapshot else None,
+            updated_at=snapshot.updated_at if snapshot else None,
+            last_sync_at=status.last_sync_at,
+            full_builds=status.full_builds,
+            incremental_updates=status.incremental_updates,
+            last_build_seconds=status.last_build_seconds,
+        )
+
+    async def _snapshot(self, min_version: int | None) -> IndexSnapshot:
+        if min_version is not None and not await self.syncer.wait_for(
+            min_version, self.min_version_timeout
+        ):
+            raise UnavailableError(
+                f"The matching index has not reached catalog version {min_version} within "
+                f"{self.min_version_timeout:g} s; retry shortly.",
+                retry_after=1,
+            )
+        snapshot = self.syncer.snapshot
+        if snapshot is None:
+            raise UnavailableError("The matching index is still being built.", retry_after=1)
+        return snapshot
+
+    def _response(
+        self, demand_id: str | None, snapshot: IndexSnapshot, matches: list[Match]
+    ) -> MatchResponse:
+        return MatchResponse(
+            demand_id=demand_id,
+            index_version=snapshot.version,
+            index_stale=not self.syncer.status.catalog_reachable,
+            results=_results(matches),
+        )
+
+
+def _results(matches: list[Match]) -> list[MatchResult]:
+    return [
+        MatchResult(
+            rank=position,
+            kind=match.kind,  # type: ignore[arg-type]
+            supplier_id=match.supplier_id,
+            name=match.name,
+            score=match.score,
+            explanation=match.explanation,
+        )
+        for position, match in enumerate(matches, start=1)
+    ]

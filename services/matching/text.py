@@ -1,0 +1,720 @@
+"""Text analysis for matching: Chinese and English in one token stream.
+
+``Analyzer.analyze`` turns a text into index terms:
+
+1. **Normalise**: NFKC (full-width letters and punctuation become ASCII), traditional to
+   simplified Chinese (OpenCC ``t2s``), lower case.
+2. **Clauses**: the text is cut at punctuation and each clause is analysed once and cached, so
+   a catalog whose suppliers share phrases (tags, capabilities, boiler-plate sentences) pays the
+   segmentation cost once per distinct phrase, not once per supplier.
+3. **Chinese words**: jieba in search mode (long words also yield their dictionary sub-words),
+   on a private ``jieba.Tokenizer`` whose dictionary holds the domain terms passed in (the
+   taxonomy's chain names, aliases and sub-fields, the catalog's tags and short capabilities).
+   Single characters are dropped when they sit inside a longer Chinese run: they are particles
+   (的, 和, 及) far more often than content.
+4. **Chinese character bigrams**, prefixed with ``BIGRAM_PREFIX``, for every Chinese run, so that
+   compounds the dictionary does not know (硫化物电解质, 腱绳驱动) still match on their parts.
+5. **English and code words** (``[a-z0-9]+``, with a dotted numeric tail such as ``un38.3``):
+   lower-cased; plain words are stemmed with the Snowball English stemmer (prototypes ->
+   prototyp) unless they are abbreviations: a word written with two or more capitals in the
+   original (SiC, MEMS, AiP, PCBA), a word in ``ABBREVIATIONS``, or one of the domain terms, is
+   kept whole so that ``MEMS`` does not become ``mem``. Numbers of fewer than four digits
+   (quantities) are dropped, longer ones (standards such as 9001, 62619) kept; common English and
+   Chinese function words (``ENGLISH_STOP_WORDS``, ``CHINESE_STOP_WORDS``) are dropped.
+6. **English glossary**: an English word or phrase of ``ENGLISH_GLOSSARY`` (matched on stems)
+   also emits the Chinese term's words and bigrams, so that an English demand ("anodizing",
+   "antenna") meets a Chinese catalog (阳极氧化, 天线) and vice versa. The glossary is general
+   manufacturing and pilot-test vocabulary across the 13 chains, not a list of any catalog's terms.
+
+The analyzer is deterministic and holds no global state: jieba's global tokenizer is never
+touched. The base dictionary of jieba (about 0.5 M prefixes, ~1 s to build) is built once per
+process and copied into each analyzer (~20 ms).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import jieba
+import opencc
+import snowballstemmer
+
+__all__ = [
+    "ABBREVIATIONS",
+    "BIGRAM_PREFIX",
+    "CHINESE_STOP_WORDS",
+    "ENGLISH_GLOSSARY",
+    "ENGLISH_STOP_WORDS",
+    "Analyzer",
+    "is_bigram",
+]
+
+BIGRAM_PREFIX = "~"
+"""Marks a Chinese character bigram (``~芯片``) so it never collides with a jieba word."""
+
+DOMAIN_WORD_FREQ = 20_000
+"""jieba frequency given to domain terms: high enough that the dynamic programme keeps a term
+whole rather than splitting it into common words, as jieba's own ``suggest_freq`` would."""
+
+MAX_DOMAIN_TERM_CHARS = 12
+"""Longer catalog phrases are not added to the dictionary: a whole capability sentence as one
+word would hide its parts (search mode only re-emits 2- and 3-character sub-words)."""
+
+CACHE_SIZE = 1 << 18
+"""Distinct clauses whose analysis is kept per analyzer."""
+
+ABBREVIATIONS: frozenset[str] = frozenset(
+    {
+        "tgv", "cgt", "smt", "sic", "gan", "mems", "agv", "amr", "pcba", "pcb", "fpc", "gmp",
+        "ivd", "cdmo", "cro", "oem", "odm", "ems", "cnc", "mes", "erp", "bms", "pcs", "hil",
+        "led", "oled", "lcd", "mpw", "eda", "soc", "fpga", "asic", "igbt", "mosfet", "hemt",
+        "cnas", "cma", "iso", "iatf", "ul", "ce", "fcc", "rohs", "reach", "haccp", "sc", "aoi",
+        "bga", "qfn", "dfn", "sop", "rdl", "cob", "ris", "ota", "aip", "eirp", "mimo", "rf",
+        "ltcc", "lds", "lcp", "hdi", "mim", "pvd", "cvd", "ald", "uv", "ir", "xrd", "sem",
+        "tem", "ai", "ar", "vr", "xr", "iot", "plc", "cae", "cad", "cam", "slam", "ip", "emc",
+        "esd", "tws", "ppg", "ecg", "eeg", "bci", "mrna", "uht", "pet", "pp", "pe", "abs",
+        "pla", "pbat", "tpu", "tpe", "eva", "lsr", "pi", "pdms", "cnt", "nev", "ev", "dfm",
+        "dfx", "npi", "evt", "dvt", "pvt", "sla", "sls", "mjf", "fdm", "dlp", "lidar",
+    }
+)  # fmt: skip
+"""Lower-cased abbreviations never stemmed (besides words written with two capitals)."""
+
+# English term (plain words, matched after stemming) -> Chinese equivalents. General vocabulary
+# of pilot testing and manufacturing across the chains of the taxonomy.
+ENGLISH_GLOSSARY: Mapping[str, tuple[str, ...]] = {
+    # stages, services, scale
+    "pilot": ("中试",),
+    "pilot test": ("中试",),
+    "pilot line": ("中试线",),
+    "scale up": ("放大", "工艺放大"),
+    "proof of concept": ("概念验证",),
+    "feasibility": ("可行性",),
+    "prototype": ("样机", "手板", "打样"),
+    "prototyping": ("样机", "手板", "打样"),
+    "sample": ("样品", "打样"),
+    "samples": ("样品", "打样"),
+    "small batch": ("小批量",),
+    "low volume": ("小批量",),
+    "trial production": ("试产",),
+    "trial run": ("试产",),
+    "mass production": ("量产",),
+    "contract manufacturing": ("代工",),
+    "contract manufacturer": ("代工",),
+    "foundry": ("代工", "流片"),
+    "oem": ("代工",),
+    "assembly": ("组装", "装配"),
+    "assemble": ("组装", "装配"),
+    "testing": ("测试", "检测"),
+    "test": ("测试",),
+    "tests": ("测试",),
+    "inspection": ("检测",),
+    "certification": ("认证",),
+    "validation": ("验证",),
+    "verification": ("验证",),
+    "reliability": ("可靠性",),
+    "lifetime": ("寿命",),
+    "life test": ("寿命测试",),
+    "durability": ("耐久", "寿命"),
+    "fatigue": ("疲劳",),
+    "failure analysis": ("失效分析",),
+    "characterization": ("表征",),
+    "simulation": ("仿真",),
+    "process development": ("工艺开发",),
+    "process": ("工艺",),
+    "formulation": ("配方",),
+    "recipe": ("配方",),
+    "yield": ("良率",),
+    "quality": ("质量",),
+    "traceability": ("追溯",),
+    "design": ("设计",),
+    "industrial design": ("工业设计",),
+    "third party": ("第三方",),
+    "laboratory": ("实验室",),
+    "lab": ("实验室",),
+    "voucher": ("服务券",),
+    # electronics
+    "electronics": ("电子",),
+    "pcb": ("电路板",),
+    "printed circuit board": ("印制电路板", "电路板"),
+    "circuit board": ("电路板",),
+    "flexible circuit": ("柔性线路板",),
+    "smt": ("贴片",),
+    "surface mount": ("贴片",),
+    "soldering": ("焊接",),
+    "camera module": ("摄像模组",),
+    "camera": ("摄像头",),
+    "lens": ("镜头",),
+    "optical": ("光学",),
+    "display": ("显示",),
+    "backlight": ("背光",),
+    "touch": ("触控",),
+    "sensor": ("传感器",),
+    "sensors": ("传感器",),
+    "tactile": ("触觉",),
+    "wearable": ("可穿戴", "穿戴"),
+    "smart watch": ("智能手表",),
+    "earbuds": ("耳机",),
+    "headset": ("耳机",),
+    "speaker": ("音箱",),
+    "battery": ("电池",),
+    "charging": ("充电",),
+    "waterproof": ("防水",),
+    "sweat": ("汗液",),
+    "corrosion": ("腐蚀",),
+    "salt spray": ("盐雾",),
+    "enclosure": ("外壳",),
+    "housing": ("外壳",),
+    "shell": ("外壳",),
+    "connector": ("连接器",),
+    "home appliance": ("家电",),
+    "appliance": ("家电",),
+    "firmware": ("固件",),
+    "embedded": ("嵌入式",),
+    "drone": ("无人机",),
+    "uav": ("无人机",),
+    "flight test": ("试飞",),
+    "flight control": ("飞控",),
+    "electronic skin": ("电子皮肤",),
+    "flexible": ("柔性",),
+    "printed electronics": ("印刷电子",),
+    # communications
+    "antenna": ("天线",),
+    "radar": ("雷达",),
+    "mmwave": ("毫米波",),
+    "millimeter wave": ("毫米波",),
+    "millimetre wave": ("毫米波",),
+    "terahertz": ("太赫兹",),
+    "radio frequency": ("射频",),
+    "rf": ("射频",),
+    "anechoic chamber": ("微波暗室", "暗室"),
+    "anechoic": ("暗室",),
+    "radiation pattern": ("方向图",),
+    "filter": ("滤波器",),
+    "base station": ("基站",),
+    "wireless": ("无线",),
+    "metasurface": ("超表面",),
+    "beamforming": ("波束赋形",),
+    "satellite": ("卫星",),
+    "optical module": ("光模块",),
+    "dielectric": ("介电", "介质"),
+    "ceramic": ("陶瓷",),
+    "ceramics": ("陶瓷",),
+    # semiconductors
+    "semiconductor": ("半导体",),
+    "chip": ("芯片",),
+    "chips": ("芯片",),
+    "wafer": ("晶圆",),
+    "tape out": ("流片",),
+    "tapeout": ("流片",),
+    "packaging": ("封装",),
+    "package": ("封装",),
+    "advanced packaging": ("先进封装",),
+    "power module": ("功率模块",),
+    "power device": ("功率器件",),
+    "silicon carbide": ("碳化硅",),
+    "gallium nitride": ("氮化镓",),
+    "epitaxy": ("外延",),
+    "epitaxial": ("外延",),
+    "lithography": ("光刻",),
+    "photoresist": ("光刻胶",),
+    "etching": ("刻蚀",),
+    "integrated circuit": ("集成电路",),
+    "chip design": ("芯片设计",),
+    "automotive": ("车规", "汽车"),
+    "automotive grade": ("车规",),
+    "sintering": ("烧结",),
+    "wire bonding": ("键合",),
+    # equipment, machining, robotics
+    "machining": ("加工", "机加工"),
+    "cnc machining": ("数控加工", "CNC加工"),
+    "milling": ("铣削",),
+    "machine tool": ("机床",),
+    "mold": ("模具",),
+    "mould": ("模具",),
+    "tooling": ("模具", "治具"),
+    "injection molding": ("注塑",),
+    "injection moulding": ("注塑",),
+    "mold flow": ("模流分析",),
+    "moldflow": ("模流分析",),
+    "die casting": ("压铸",),
+    "stamping": ("冲压",),
+    "sheet metal": ("钣金",),
+    "welding": ("焊接",),
+    "laser": ("激光",),
+    "3d printing": ("3D打印",),
+    "3d printed": ("3D打印",),
+    "additive manufacturing": ("增材制造", "3D打印"),
+    "anodizing": ("阳极氧化",),
+    "anodized": ("阳极氧化",),
+    "anodising": ("阳极氧化",),
+    "anodised": ("阳极氧化",),
+    "bead blasting": ("喷砂",),
+    "sandblasting": ("喷砂",),
+    "surface treatment": ("表面处理",),
+    "surface finishing": ("表面处理",),
+    "coating": ("涂层",),
+    "plating": ("电镀",),
+    "polishing": ("抛光",),
+    "automation": ("自动化",),
+    "fixture": ("治具", "工装"),
+    "jig": ("治具",),
+    "robot": ("机器人",),
+    "robotic": ("机器人",),
+    "robotics": ("机器人",),
+    "humanoid": ("人形机器人",),
+    "dexterous hand": ("灵巧手",),
+    "gripper": ("夹爪",),
+    "reducer": ("减速器",),
+    "gearbox": ("减速器",),
+    "servo": ("伺服",),
+    "motor": ("电机",),
+    "actuator": ("关节模组", "执行器"),
+    "joint module": ("关节模组",),
+    "machine vision": ("机器视觉",),
+    "vision inspection": ("视觉检测",),
+    "defect detection": ("缺陷检测",),
+    "navigation": ("导航",),
+    "logistics": ("物流",),
+    "warehouse": ("仓储",),
+    "conveyor": ("输送线",),
+    "production line": ("产线",),
+    "packaging line": ("包装线",),
+    # software
+    "software": ("软件",),
+    "digital twin": ("数字孪生",),
+    "virtual commissioning": ("虚拟调试",),
+    "commissioning": ("调试",),
+    "industrial software": ("工业软件",),
+    "industrial internet": ("工业互联网",),
+    "data acquisition": ("数据采集",),
+    "scheduling": ("排产", "调度"),
+    "machine learning": ("机器学习",),
+    "deep learning": ("深度学习",),
+    "artificial intelligence": ("人工智能",),
+    "algorithm": ("算法",),
+    "cybersecurity": ("网络安全",),
+    "penetration test": ("渗透测试",),
+    "cloud": ("云",),
+    "edge computing": ("边缘计算",),
+    "gateway": ("网关",),
+    # energy
+    "battery cell": ("电芯",),
+    "cell": ("电芯",),
+    "pouch cell": ("软包电芯",),
+    "battery pack": ("电池包", "PACK"),
+    "solid state battery": ("固态电池",),
+    "sodium ion": ("钠离子",),
+    "lithium ion": ("锂离子",),
+    "cathode": ("正极",),
+    "anode": ("负极",),
+    "electrolyte": ("电解液", "电解质"),
+    "separator": ("隔膜",),
+    "energy storage": ("储能",),
+    "photovoltaic": ("光伏",),
+    "solar": ("光伏", "太阳能"),
+    "perovskite": ("钙钛矿",),
+    "hydrogen": ("氢能", "氢"),
+    "fuel cell": ("燃料电池",),
+    "bipolar plate": ("双极板",),
+    "thermal runaway": ("热失控",),
+    "thermal management": ("热管理",),
+    "inverter": ("逆变器",),
+    "charger": ("充电",),
+    # materials
+    "material": ("材料",),
+    "materials": ("材料",),
+    "polymer": ("高分子",),
+    "plastic": ("塑料",),
+    "plastics": ("塑料",),
+    "flame retardant": ("阻燃",),
+    "compounding": ("改性", "造粒"),
+    "adhesive": ("胶粘剂",),
+    "sealant": ("密封胶",),
+    "thermal interface": ("导热界面",),
+    "graphene": ("石墨烯",),
+    "carbon nanotube": ("碳纳米管",),
+    "aerogel": ("气凝胶",),
+    "thermal insulation": ("隔热",),
+    "insulation": ("隔热", "绝缘"),
+    "composite": ("复合材料",),
+    "carbon fiber": ("碳纤维",),
+    "alloy": ("合金",),
+    "aluminium": ("铝",),
+    "aluminum": ("铝",),
+    "stainless steel": ("不锈钢",),
+    "titanium": ("钛",),
+    "silicone": ("硅胶",),
+    "film": ("薄膜",),
+    "thin film": ("薄膜",),
+    "biodegradable": ("可降解", "生物降解"),
+    "thermal conductivity": ("导热",),
+    "emi shielding": ("电磁屏蔽",),
+    "shielding": ("屏蔽",),
+    "absorber": ("吸波",),
+    # medical, life science
+    "medical device": ("医疗器械",),
+    "medical devices": ("医疗器械",),
+    "catheter": ("导管",),
+    "implant": ("植入",),
+    "diagnostic": ("诊断",),
+    "in vitro diagnostic": ("体外诊断",),
+    "reagent": ("试剂",),
+    "drug": ("药物",),
+    "pharmaceutical": ("制药", "药物"),
+    "tablet": ("片剂",),
+    "formulation development": ("制剂",),
+    "biocompatibility": ("生物相容性",),
+    "clinical": ("临床",),
+    "sterile": ("无菌",),
+    "cleanroom": ("洁净车间",),
+    "clean room": ("洁净车间",),
+    "cell therapy": ("细胞治疗",),
+    "gene therapy": ("基因治疗",),
+    "antibody": ("抗体",),
+    "vaccine": ("疫苗",),
+    "organoid": ("类器官",),
+    "cosmetics": ("化妆品",),
+    "cosmetic": ("化妆品",),
+    "skin": ("皮肤",),
+    "efficacy": ("功效",),
+    "eeg": ("脑电",),
+    "electrode": ("电极",),
+    "brain-computer interface": ("脑机接口",),
+    # food
+    "food": ("食品",),
+    "beverage": ("饮料",),
+    "drink": ("饮料",),
+    "dairy": ("乳制品",),
+    "plant based": ("植物基",),
+    "oat milk": ("燕麦奶",),
+    "probiotic": ("益生菌",),
+    "probiotics": ("益生菌",),
+    "fermentation": ("发酵",),
+    "freeze drying": ("冻干",),
+    "spray drying": ("喷雾干燥",),
+    "extraction": ("提取",),
+    "sterilization": ("灭菌",),
+    "filling": ("灌装",),
+    "shelf life": ("货架期",),
+    "bakery": ("烘焙",),
+    "baking": ("烘焙",),
+    "cookie": ("曲奇", "饼干"),
+    "cookies": ("曲奇", "饼干"),
+    "snack": ("休闲食品",),
+    "nutrition": ("营养",),
+    # textiles, apparel, footwear
+    "textile": ("纺织",),
+    "fabric": ("面料",),
+    "fabrics": ("面料",),
+    "garment": ("服装",),
+    "apparel": ("服装",),
+    "clothing": ("服装",),
+    "knitwear": ("针织", "毛织"),
+    "knitting": ("针织",),
+    "sweater": ("毛衫",),
+    "footwear": ("鞋",),
+    "shoe": ("鞋",),
+    "shoes": ("鞋",),
+    "sneaker": ("运动鞋",),
+    "running shoe": ("跑鞋", "运动鞋"),
+    "midsole": ("中底",),
+    "outsole": ("大底", "鞋底"),
+    "sole": ("鞋底",),
+    "lattice": ("点阵",),
+    "foam": ("发泡",),
+    "foaming": ("发泡",),
+    "dyeing": ("染色",),
+    "printing and dyeing": ("印染",),
+    "breathable": ("透湿", "透气"),
+    "antibacterial": ("抗菌",),
+    "wear test": ("试穿",),
+    "fit test": ("试穿",),
+}
+
+ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "for",
+        "from",
+        "has",
+        "have",
+        "i",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "plus",
+        "should",
+        "that",
+        "the",
+        "their",
+        "then",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "which",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "need",
+        "needs",
+        "want",
+        "wants",
+        "looking",
+    ]
+)
+"""English function words dropped (Chinese particles are dropped as single characters)."""
+
+CHINESE_STOP_WORDS: frozenset[str] = frozenset(
+    [
+        "我们",
+        "我司",
+        "公司",
+        "需要",
+        "希望",
+        "进行",
+        "提供",
+        "可以",
+        "能够",
+        "目前",
+        "已经",
+        "相关",
+        "以及",
+        "用于",
+        "完成",
+        "支持",
+        "一个",
+        "一款",
+        "一种",
+        "一次",
+        "这个",
+        "这些",
+        "以上",
+        "以下",
+        "之后",
+        "然后",
+        "并且",
+        "同时",
+        "或者",
+        "如果",
+        "但是",
+        "因为",
+        "所以",
+        "通过",
+        "对于",
+        "关于",
+        "根据",
+        "其中",
+        "主要",
+        "没有",
+        "不是",
+        "还是",
+        "就是",
+        "什么",
+        "怎么",
+        "如何",
+        "为了",
+        "以便",
+        "可以用",
+        "想要",
+        "想用",
+        "找到",
+    ]
+)
+"""Chinese function words and filler verbs that say nothing about the service wanted."""
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RUN = re.compile(rf"[{_CJK}]+")
+_HAS_CJK = re.compile(rf"[{_CJK}]")
+_LATIN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)*")
+_LATIN_PIECE = re.compile(r"[a-z0-9]+")
+_ORIGINAL_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+# Clause boundaries in raw text, before NFKC: CJK and ASCII punctuation, brackets, line breaks.
+# A period splits only before a space or at the end, so 0.1mm and UN38.3 stay whole.
+_CLAUSE_SPLIT = re.compile(
+    r"[，。；！？、：,;!?:\n\r\t（）()\[\]【】《》〈〉「」『』“”\"‘’|／/]+|\.(?:\s+|$)"
+)
+
+_base_lock = threading.Lock()
+
+
+@functools.cache
+def _base_dictionary() -> tuple[dict[str, int], int]:
+    """jieba's default prefix dictionary, built (or read from jieba's cache file) once."""
+    with _base_lock:
+        jieba.setLogLevel(logging.WARNING)
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        return cast(dict[str, int], tokenizer.FREQ), cast(int, tokenizer.total)
+
+
+def is_bigram(term: str) -> bool:
+    return term.startswith(BIGRAM_PREFIX)
+
+
+class Analyzer:
+    """Chinese + English analysis with a domain dictionary; see the module docstring."""
+
+    def __init__(
+        self,
+        domain_terms: Iterable[str] = (),
+        *,
+        stem: bool = True,
+        bigrams: bool = True,
+        glossary: Mapping[str, tuple[str, ...]] = ENGLISH_GLOSSARY,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
+        self.stem = stem
+        self.bigrams = bigrams
+        self._t2s = opencc.OpenCC("t2s")
+        self._stemmer: Any = snowballstemmer.stemmer("english")
+        freq, total = _base_dictionary()
+        self._jieba = jieba.Tokenizer()
+        self._jieba.FREQ = dict(freq)
+        self._jieba.total = total
+        self._jieba.initialized = True
+        self._protected: set[str] = set(ABBREVIATIONS)
+        added: set[str] = set()
+        for raw in domain_terms:
+            term = self.normalize(raw).strip()
+            if not term or len(term) > MAX_DOMAIN_TERM_CHARS:
+                continue
+            for word in _ORIGINAL_WORD.findall(unicodedata.normalize("NFKC", raw)):
+                # Latin words of a domain term (SiC, PCBA, LCP) are never stemmed.
+                if len(word) <= 6 or sum(ch.isupper() for ch in word) >= 2:
+                    self._protected.add(word.lower())
+            if _HAS_CJK.search(term) and " " not in term and term not in added:
+                added.add(term)
+                self._jieba.add_word(term, DOMAIN_WORD_FREQ)
+        self.domain_terms: frozenset[str] = frozenset(added)
+        # Glossary keys as stems; a stem shared by two entries that mean different things
+        # (anodized and anode both stem to "anod") is dropped rather than guessed.
+        self._glossary: dict[tuple[str, ...], tuple[str, ...]] = {}
+        clashes: set[tuple[str, ...]] = set()
+        for english, chinese in glossary.items():
+            key = tuple(self._stem_word(w) for w in _LATIN_PIECE.findall(english.lower()))
+            value = tuple(self.normalize(c) for c in chinese)
+            if key and self._glossary.setdefault(key, value) != value:
+                clashes.add(key)
+        for key in clashes:
+            del self._glossary[key]
+        # Exact spellings always work, clash or not.
+        for english, chinese in glossary.items():
+            key = tuple(_LATIN_PIECE.findall(english.lower()))
+            if key:
+                self._glossary[key] = tuple(self.normalize(c) for c in chinese)
+        self._max_phrase = max((len(k) for k in self._glossary), default=0)
+        self._clause = functools.lru_cache(maxsize=cache_size)(self._analyze_clause)
+
+    # -- public ---------------------------------------------------------------------------
+
+    def normalize(self, text: str) -> str:
+        """NFKC, traditional -> simplified, lower case."""
+        return cast(str, self._t2s.convert(unicodedata.normalize("NFKC", text))).lower()
+
+    def clauses(self, text: str) -> list[str]:
+        return [c for c in _CLAUSE_SPLIT.split(text) if c and not c.isspace()]
+
+    def analyze(self, text: str) -> list[str]:
+        """All terms of a text: per clause, words (Chinese, then English) then bigrams."""
+        out: list[str] = []
+        for clause in self.clauses(text):
+            out.extend(self._clause(clause))
+        return out
+
+    def analyze_clause(self, clause: str) -> tuple[str, ...]:
+        """The terms of one clause (no punctuation inside), cached."""
+        return self._clause(clause)
+
+    def words(self, text: str) -> list[str]:
+        """The terms without character bigrams."""
+        return [t for t in self.analyze(text) if not is_bigram(t)]
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _stem_word(self, word: str) -> str:
+        if not self.stem or len(word) < 4 or not word.isalpha() or word in self._protected:
+            return word
+        return cast(str, self._stemmer.stemWord(word))
+
+    def _analyze_clause(self, clause: str) -> tuple[str, ...]:
+        raw = unicodedata.normalize("NFKC", clause)
+        capitalised = {
+            w.lower() for w in _ORIGINAL_WORD.findall(raw) if sum(ch.isupper() for ch in w) >= 2
+        }
+        text = cast(str, self._t2s.convert(raw)).lower()
+        words: list[str] = []
+        bigrams: list[str] = []
+        self._chinese(text, words, bigrams)
+        latin: list[str] = []
+        stems: list[str] = []
+        for token in _LATIN.findall(text):
+            if (token.isdigit() and len(token) < 4) or token in ENGLISH_STOP_WORDS:
+                continue
+            latin.append(token)
+            if token in capitalised or token in self._protected:
+                stems.append(token)
+            else:
+                stems.append(self._stem_word(token))
+        words.extend(stems)
+        if self._glossary and stems:
+            for chinese in self._glossary_terms(latin, stems):
+                self._chinese(chinese, words, bigrams)
+        return tuple(words + bigrams)
+
+    def _chinese(self, text: str, words: list[str], bigrams: list[str]) -> None:
+        if not _HAS_CJK.search(text):
+            return
+        runs = _CJK_RUN.findall(text)
+        lone = {r for r in runs if len(r) == 1}
+        for token in self._jieba.cut_for_search(text, HMM=False):
+            token = token.strip()
+            if not token or not _HAS_CJK.search(token):
+                continue  # punctuation, spaces and pure Latin (handled by the Latin pass)
+            if (len(token) == 1 and token not in lone) or token in CHINESE_STOP_WORDS:
+                continue
+            words.append(token)
+        if self.bigrams:
+            for run in runs:
+                bigrams.extend(BIGRAM_PREFIX + run[i : i + 2] for i in range(len(run) - 1))
+
+    def _glossary_terms(self, latin: list[str], stems: list[str]) -> list[str]:
+        """Chinese equivalents of the English words and phrases of a clause (as written, else
+        as stems), longest phrase first, each word used by one phrase at most."""
+        found: list[str] = []
+        i = 0
+        while i < len(stems):
+            for size in range(min(self._max_phrase, len(stems) - i), 0, -1):
+                chinese = self._glossary.get(tuple(latin[i : i + size])) or self._glossary.get(
+                    tuple(stems[i : i + size])
+                )
+                if chinese is not None:
+                    found.extend(chinese)
+                    i += size
+                    break
+            else:
+                i += 1
+        return found

@@ -1,0 +1,217 @@
+"""The index syncer against the real catalog app (in process), with a recording fake index."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from services.catalog.app import create_app as create_catalog
+from services.catalog.settings import CatalogSettings
+from services.matching.catalog_client import CatalogClient, CatalogUnavailable
+from services.matching.index import IndexSyncer
+from services.matching.ranking import DemandQuery, Match, SupplierDoc
+from tests.catalog.conftest import demand_body, platform_body
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class FakeIndex:
+    """Records what the syncer asks of an index; ranks nothing."""
+
+    ids: frozenset[str]
+    builds: list[int] = field(default_factory=list)
+
+    def rank(self, demand: DemandQuery, kind: str = "all", limit: int = 10) -> list[Match]:
+        return []
+
+    def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
+        return []
+
+    def with_changes(self, upserts: Sequence[SupplierDoc], deletes: Sequence[str]) -> FakeIndex:
+        return FakeIndex((self.ids - set(deletes)) | {doc.id for doc in upserts}, self.builds)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Builder:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls = 0
+        self.delay = delay
+
+    def __call__(self, docs: Sequence[SupplierDoc]) -> FakeIndex:
+        import time
+
+        self.calls += 1
+        time.sleep(self.delay)
+        return FakeIndex(frozenset(doc.id for doc in docs))
+
+
+class Switch(httpx.AsyncBaseTransport):
+    """Routes to the catalog app, or fails like a dead catalog when switched off."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.up = True
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.up:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.fixture
+def catalog(sqlite_url: str) -> Iterator[TestClient]:
+    app = create_catalog(CatalogSettings(database_url=sqlite_url, environment="test"))
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+async def switch(catalog: TestClient) -> AsyncIterator[Switch]:
+    yield Switch(httpx.ASGITransport(app=catalog.app))
+
+
+def make_syncer(switch: Switch, builder: Builder, **options: object) -> IndexSyncer:
+    """A syncer that treats every catalog as large (incremental updates) unless told."""
+    client = CatalogClient("http://catalog", httpx.AsyncClient(transport=switch))
+    options.setdefault("small_index", 0)
+    return IndexSyncer(client, builder, page_size=2, **options)  # type: ignore[arg-type]
+
+
+async def test_first_sync_reads_the_whole_log_and_builds_once(
+    catalog: TestClient, switch: Switch
+) -> None:
+    ids = [catalog.post("/v1/platforms", json=platform_body()).json()["id"] for _ in range(5)]
+    demand = catalog.post("/v1/demands", json=demand_body()).json()
+    builder = Builder()
+    syncer = make_syncer(switch, builder)
+    assert not syncer.ready
+    assert await syncer.sync_once()
+    assert syncer.ready
+    snapshot = syncer.snapshot
+    assert snapshot is not None
+    assert snapshot.version == 6
+    assert set(snapshot.suppliers) == set(ids)
+    assert list(snapshot.demands) == [demand["id"]]
+    assert builder.calls == 1
+    assert syncer.status.catalog_version == 6
+
+
+async def test_later_writes_are_applied_incrementally(catalog: TestClient, switch: Switch) -> None:
+    first = catalog.post("/v1/platforms", json=platform_body()).json()
+    builder = Builder()
+    syncer = make_syncer(switch, builder)
+    await syncer.sync_once()
+    second = catalog.post("/v1/manufacturers", json=platform_body(level=None)).json()
+    catalog.delete(f"/v1/platforms/{first['id']}")
+    catalog.patch(f"/v1/manufacturers/{second['id']}", json={"name": "改名后的代工厂"})
+    assert await syncer.sync_once()
+    snapshot = syncer.snapshot
+    assert snapshot is not None
+    assert isinstance(snapshot.index, FakeIndex)
+    assert snapshot.index.ids == {second["id"]}
+    assert snapshot.suppliers[second["id"]].name == "改名后的代工厂"
+    assert snapshot.suppliers[second["id"]].kind == "manufacturer"
+    assert builder.calls == 1, "no full refit for a few changes"
+    assert syncer.status.incremental_updates == 1
+    assert not await syncer.sync_once(), "nothing new, nothing published"
+
+
+async def test_wait_for_returns_once_the_version_is_served(
+    catalog: TestClient, switch: Switch
+) -> None:
+    syncer = make_syncer(switch, Builder())
+    await syncer.sync_once()
+    assert await syncer.wait_for(0, timeout=0.1)
+    assert not await syncer.wait_for(1, timeout=0.1)
+    version = catalog.post("/v1/demands", json=demand_body()).json()["version"]
+    waiter = asyncio.create_task(syncer.wait_for(version, timeout=5))
+    await asyncio.sleep(0.05)
+    await syncer.sync_once()
+    assert await waiter
+
+
+async def test_unreachable_catalog_keeps_the_last_index_and_catches_up(
+    catalog: TestClient, switch: Switch
+) -> None:
+    catalog.post("/v1/platforms", json=platform_body())
+    syncer = make_syncer(switch, Builder(), poll_interval=0.01, max_backoff=0.02)
+    await syncer.sync_once()
+    before = syncer.snapshot
+    switch.up = False
+    with pytest.raises(CatalogUnavailable):
+        await syncer.sync_once()
+    runner = asyncio.create_task(syncer.run())
+    await asyncio.sleep(0.1)
+    assert not syncer.status.catalog_reachable
+    assert syncer.snapshot is before, "the last index keeps serving"
+    written = [catalog.post("/v1/demands", json=demand_body()).json() for _ in range(3)]
+    switch.up = True
+    assert await syncer.wait_for(written[-1]["version"], timeout=2)
+    runner.cancel()
+    assert syncer.status.catalog_reachable
+    assert syncer.snapshot is not None
+    assert set(syncer.snapshot.demands) == {d["id"] for d in written}
+
+
+async def test_many_changes_trigger_a_background_refit_that_loses_nothing(
+    catalog: TestClient, switch: Switch
+) -> None:
+    builder = Builder(delay=0.2)
+    syncer = make_syncer(switch, builder, rebuild_after_changes=3)
+    await syncer.sync_once()
+    for _ in range(3):
+        catalog.post("/v1/platforms", json=platform_body())
+    await syncer.sync_once()  # 3 incremental changes: schedules a refit
+    late = catalog.post("/v1/platforms", json=platform_body()).json()
+    await syncer.sync_once()  # applied while the refit runs
+    for _ in range(50):
+        if builder.calls == 2 and syncer._rebuild is None:
+            break
+        await asyncio.sleep(0.02)
+    assert builder.calls == 2
+    snapshot = syncer.snapshot
+    assert snapshot is not None
+    assert isinstance(snapshot.index, FakeIndex)
+    assert late["id"] in snapshot.index.ids, "a change made during the refit is in the new index"
+    assert snapshot.index.ids == set(snapshot.suppliers)
+
+
+async def test_small_catalog_is_refit_on_every_change(catalog: TestClient, switch: Switch) -> None:
+    builder = Builder()
+    syncer = make_syncer(switch, builder, small_index=100)
+    await syncer.sync_once()
+    catalog.post("/v1/platforms", json=platform_body())
+    await syncer.sync_once()
+    assert builder.calls == 2, "a small index is refit exactly rather than patched"
+    catalog.post("/v1/demands", json=demand_body())
+    await syncer.sync_once()
+    assert builder.calls == 2, "a demand does not change the supplier index"
+
+
+async def test_an_overdue_refit_runs_even_without_new_changes(
+    catalog: TestClient, switch: Switch
+) -> None:
+    builder = Builder()
+    syncer = make_syncer(switch, builder, rebuild_interval=0.0, poll_interval=0.01)
+    await syncer.sync_once()
+    catalog.post("/v1/platforms", json=platform_body())
+    runner = asyncio.create_task(syncer.run())
+    for _ in range(100):
+        if builder.calls >= 2:
+            break
+        await asyncio.sleep(0.02)
+    runner.cancel()
+    assert builder.calls >= 2

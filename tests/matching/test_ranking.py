@@ -1,0 +1,305 @@
+"""The ranker on small hand-made catalogs: constraints, explanations, determinism, updates."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from services.matching.ranking import (
+    DemandQuery,
+    MatchIndex,
+    RankingWeights,
+    SupplierDoc,
+    normalize_certification,
+)
+from services.shared.taxonomy import Taxonomy, load_taxonomy
+
+BATTERY = SupplierDoc(
+    id="p-battery",
+    kind="platform",
+    name="固态电池中试平台",
+    district="松山湖",
+    description="提供固态电池电芯试制、干法电极与安全测试的中试验证服务。",
+    industry_chains=("新能源",),
+    tags=("固态电池", "电芯试制"),
+    capabilities=("电芯试制", "安全测试"),
+    certifications=("ISO 9001",),
+    stages=("小试", "中试"),
+    accepts_vouchers=True,
+)
+BATTERY_LAB = replace(
+    BATTERY,
+    id="p-battery-lab",
+    name="固态电池材料实验室",
+    district="清溪镇",
+    certifications=(),
+    stages=("概念验证", "小试"),
+    accepts_vouchers=False,
+)
+CELL_FACTORY = SupplierDoc(
+    id="m-cells",
+    kind="manufacturer",
+    name="电芯试产代工厂",
+    district="清溪镇",
+    description="软包电芯与固态电池电芯的小批量试产代工。",
+    industry_chains=("新能源",),
+    tags=("固态电池", "电芯代工", "小批量"),
+    capabilities=("电芯代工",),
+    certifications=("ISO9001:2015", "IATF 16949"),
+    stages=("小批量试产",),
+    accepts_vouchers=True,
+)
+SMT = SupplierDoc(
+    id="m-smt",
+    kind="manufacturer",
+    name="SMT贴片打样厂",
+    district="长安镇",
+    description="PCBA小批量SMT贴片与打样，支持BGA与AOI检测。",
+    industry_chains=("新一代电子信息",),
+    tags=("SMT贴片", "PCBA", "打样"),
+    capabilities=("SMT贴片",),
+    certifications=("ISO 9001",),
+    stages=("小批量试产",),
+    accepts_vouchers=True,
+)
+FOOD = SupplierDoc(
+    id="p-food",
+    kind="platform",
+    name="益生菌发酵中试平台",
+    district="松山湖",
+    description="益生菌高密度发酵与冻干菌粉的工艺放大。",
+    industry_chains=("食品饮料",),
+    tags=("益生菌", "发酵", "冻干"),
+    capabilities=("发酵放大",),
+    stages=("小试", "中试"),
+    accepts_vouchers=True,
+)
+CATALOG = (BATTERY, BATTERY_LAB, CELL_FACTORY, SMT, FOOD)
+
+SOLID_STATE = DemandQuery(
+    title="固态电池电芯中试",
+    description="需要固态电池电芯试制与安全测试。",
+    industry_chains=("新能源",),
+    tags=("固态电池",),
+)
+
+
+@pytest.fixture(scope="module")
+def taxonomy() -> Taxonomy:
+    return load_taxonomy()
+
+
+@pytest.fixture(scope="module")
+def index(taxonomy: Taxonomy) -> MatchIndex:
+    return MatchIndex.build(CATALOG, taxonomy)
+
+
+def ids(matches: list) -> list[str]:
+    return [m.supplier_id for m in matches]
+
+
+def test_best_topical_match_comes_first(index: MatchIndex) -> None:
+    assert ids(index.rank(SOLID_STATE))[0] == "p-battery"
+
+
+def test_unrelated_supplier_is_not_returned_or_ranks_last(index: MatchIndex) -> None:
+    ranked = ids(index.rank(SOLID_STATE, limit=10))
+    assert "p-food" not in ranked[:3]
+
+
+def test_supplier_lacking_a_required_certification_is_never_returned(index: MatchIndex) -> None:
+    demand = replace(SOLID_STATE, required_certifications=("ISO9001",))
+    ranked = ids(index.rank(demand, limit=100))
+    assert "p-battery-lab" not in ranked
+    assert "p-food" not in ranked
+    assert set(ranked) <= {"p-battery", "m-cells", "m-smt"}
+
+
+def test_every_required_certification_is_needed(index: MatchIndex) -> None:
+    demand = replace(SOLID_STATE, required_certifications=("ISO 9001", "IATF16949"))
+    assert ids(index.rank(demand, limit=100)) == ["m-cells"]
+
+
+def test_unknown_required_certification_returns_nothing(index: MatchIndex) -> None:
+    demand = replace(SOLID_STATE, required_certifications=("GMP",))
+    assert index.rank(demand) == []
+
+
+@pytest.mark.parametrize(
+    "label", ["ISO 9001", "ISO9001", "iso 9001:2015", "ISO 9001认证", "ＩＳＯ　９００１"]
+)
+def test_certification_spellings_normalise_alike(label: str) -> None:
+    assert normalize_certification(label) == "ISO9001"
+
+
+def test_different_certifications_stay_different() -> None:
+    assert normalize_certification("ISO 13485") != normalize_certification("ISO 9001")
+
+
+@pytest.mark.parametrize("kind", ["platform", "manufacturer"])
+def test_kind_filter_returns_only_that_kind(index: MatchIndex, kind: str) -> None:
+    matches = index.rank(SOLID_STATE, kind=kind, limit=100)  # type: ignore[arg-type]
+    assert matches
+    assert all(m.kind == kind for m in matches)
+
+
+def constraint(match, name: str) -> dict:  # type: ignore[no-untyped-def]
+    return next(c for c in match.explanation["constraints"] if c["name"] == name)
+
+
+def by_id(matches: list, supplier_id: str):  # type: ignore[no-untyped-def]
+    return next(m for m in matches if m.supplier_id == supplier_id)
+
+
+def test_voucher_need_lowers_a_supplier_without_vouchers_by_the_documented_factor(
+    index: MatchIndex,
+) -> None:
+    weights = RankingWeights()
+    lab = by_id(index.rank(replace(SOLID_STATE, needs_voucher=True), limit=100), "p-battery-lab")
+    item = constraint(lab, "voucher")
+    assert item["factor"] == pytest.approx(1 - weights.voucher_missing)
+    assert item["effect"] < 0
+    taker = by_id(index.rank(replace(SOLID_STATE, needs_voucher=True), limit=100), "p-battery")
+    assert constraint(taker, "voucher")["factor"] == 1.0
+
+
+def test_stage_mismatch_lowers_by_the_documented_factor_per_step(index: MatchIndex) -> None:
+    weights = RankingWeights()
+    matches = index.rank(replace(SOLID_STATE, stage="中试"), limit=100)
+    assert constraint(by_id(matches, "p-battery"), "stage")["factor"] == 1.0
+    one_step = constraint(by_id(matches, "p-battery-lab"), "stage")
+    assert one_step["factor"] == pytest.approx(1 - weights.stage_mismatch)
+    matches = index.rank(replace(SOLID_STATE, stage="小批量试产"), limit=100)
+    two_steps = by_id(matches, "p-battery-lab")  # offers 概念验证 and 小试
+    assert constraint(two_steps, "stage")["factor"] == pytest.approx(1 - 2 * weights.stage_mismatch)
+
+
+def test_preferred_district_raises_by_the_documented_factor(index: MatchIndex) -> None:
+    weights = RankingWeights()
+    matches = index.rank(replace(SOLID_STATE, district="清溪镇"), limit=100)
+    assert constraint(by_id(matches, "p-battery-lab"), "district")["factor"] == pytest.approx(
+        1 + weights.district_match
+    )
+    assert constraint(by_id(matches, "p-battery"), "district")["factor"] == 1.0
+
+
+def test_small_batch_demand_leans_to_manufacturers(index: MatchIndex) -> None:
+    demand = DemandQuery(
+        title="固态电池电芯小批量试产代工",
+        description="固态电池电芯需要小批量试产",
+        tags=("固态电池",),
+        stage="小批量试产",
+    )
+    matches = index.rank(demand, limit=100)
+    assert matches[0].supplier_id == "m-cells"
+    assert constraint(by_id(matches, "p-battery"), "kind")["factor"] < 1.0
+    assert constraint(by_id(matches, "m-cells"), "kind")["factor"] == 1.0
+
+
+def test_score_is_the_documented_combination_of_its_parts(index: MatchIndex) -> None:
+    weights = RankingWeights()
+    demand = replace(SOLID_STATE, stage="中试", district="松山湖", needs_voucher=True)
+    for match in index.rank(demand, limit=100):
+        e = match.explanation
+        base = (
+            weights.text * e["text"]["relative"]
+            + e["chain"]["weight"] * e["chain"]["score"]
+            + weights.tag * e["tags"]["score"]
+        )
+        assert e["base"] == pytest.approx(base, abs=1e-5)
+        factor = math.prod(c["factor"] for c in e["constraints"])
+        assert match.score == pytest.approx(base * factor, abs=1e-5)
+        assert match.score == pytest.approx(
+            e["base"] + sum(c["effect"] for c in e["constraints"]), abs=1e-5
+        )
+        assert e["score"] == match.score
+
+
+def test_explanation_names_matched_terms_chains_and_tags(index: MatchIndex) -> None:
+    e = index.rank(SOLID_STATE)[0].explanation
+    assert {"text", "chain", "tags", "constraints", "score", "base"} <= set(e)
+    assert any(t["term"] == "固态电池" for t in e["text"]["matched_terms"])
+    assert e["chain"]["matched_chains"][0]["supplier_chain"] == "新能源"
+    assert e["tags"]["matched_tags"][0]["supplier_tag"] == "固态电池"
+    for item in e["constraints"]:
+        assert {"name", "factor", "effect", "reason"} <= set(item)
+
+
+def test_explanation_is_json_ready(index: MatchIndex) -> None:
+    import json
+
+    json.dumps([m.explanation for m in index.rank(SOLID_STATE, limit=100)], ensure_ascii=False)
+
+
+def test_same_input_gives_same_output(taxonomy: Taxonomy) -> None:
+    first = MatchIndex.build(CATALOG, taxonomy).rank(SOLID_STATE, limit=100)
+    second = MatchIndex.build(tuple(reversed(CATALOG)), taxonomy).rank(SOLID_STATE, limit=100)
+    assert [(m.supplier_id, m.score) for m in first] == [(m.supplier_id, m.score) for m in second]
+
+
+def test_ties_are_broken_by_supplier_id(taxonomy: Taxonomy) -> None:
+    twins = [replace(BATTERY, id=i) for i in ("b", "c", "a")]
+    ranked = MatchIndex.build(twins, taxonomy).rank(SOLID_STATE)
+    assert ids(ranked) == ["a", "b", "c"]
+    assert len({m.score for m in ranked}) == 1
+
+
+def test_limit_caps_the_results(index: MatchIndex) -> None:
+    assert len(index.rank(SOLID_STATE, limit=2)) == 2
+
+
+def test_with_changes_adds_replaces_and_removes_suppliers(index: MatchIndex) -> None:
+    newcomer = replace(BATTERY, id="p-new", name="固态电池电芯中试验证中心")
+    changed = index.with_changes([newcomer], ["p-battery"])
+    assert len(changed) == len(index)
+    ranked = ids(changed.rank(SOLID_STATE, limit=100))
+    assert "p-new" in ranked
+    assert "p-battery" not in ranked
+    assert "p-battery" in ids(index.rank(SOLID_STATE, limit=100))  # the old snapshot is unchanged
+
+
+def test_with_changes_upsert_replaces_the_old_version(index: MatchIndex) -> None:
+    no_vouchers = replace(BATTERY, accepts_vouchers=False)
+    changed = index.with_changes([no_vouchers], [])
+    assert len(changed) == len(index)
+    match = by_id(changed.rank(replace(SOLID_STATE, needs_voucher=True), limit=100), "p-battery")
+    assert constraint(match, "voucher")["factor"] < 1.0
+
+
+def test_similar_excludes_the_supplier_itself(index: MatchIndex) -> None:
+    similar = index.similar("p-battery")
+    assert "p-battery" not in ids(similar)
+    assert ids(similar)[0] == "p-battery-lab"
+
+
+def test_similar_of_an_unknown_supplier_is_empty(index: MatchIndex) -> None:
+    assert index.similar("nope") == []
+
+
+def test_demand_without_chains_gets_chains_inferred_from_its_text(index: MatchIndex) -> None:
+    demand = DemandQuery(title="益生菌冻干菌粉放大", description="益生菌发酵后冻干")
+    top = index.rank(demand)[0]
+    assert top.supplier_id == "p-food"
+    chain = top.explanation["chain"]
+    assert chain["source"] == "inferred"
+    assert chain["matched_chains"][0]["demand_chain"] == "食品饮料"
+
+
+def test_subfield_named_as_a_chain_counts_as_its_chain(index: MatchIndex) -> None:
+    demand = DemandQuery(title="电芯试制", industry_chains=("固态电池",))
+    chain = index.rank(demand)[0].explanation["chain"]
+    assert chain["source"] == "given"
+    assert chain["matched_chains"][0]["demand_chain"] == "新能源"
+
+
+def test_traditional_demand_finds_the_same_supplier(index: MatchIndex) -> None:
+    demand = DemandQuery(title="固態電池電芯中試", tags=("固態電池",))
+    assert ids(index.rank(demand))[0] == "p-battery"
+
+
+def test_empty_index_ranks_nothing(taxonomy: Taxonomy) -> None:
+    empty = MatchIndex.build([], taxonomy)
+    assert len(empty) == 0
+    assert empty.rank(SOLID_STATE) == []
