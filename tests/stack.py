@@ -32,7 +32,9 @@ class HostRouter(httpx.AsyncBaseTransport):
 
 
 @contextmanager
-def in_process_stack(database_url: str, min_version_timeout: float = 5.0) -> Iterator[TestClient]:
+def in_process_stack(
+    database_url: str, min_version_timeout: float = 5.0, **gateway_settings: object
+) -> Iterator[TestClient]:
     catalog = create_catalog(CatalogSettings(database_url=database_url, environment="test"))
     to_catalog = httpx.ASGITransport(app=catalog)
     matching = create_matching(
@@ -51,6 +53,7 @@ def in_process_stack(database_url: str, min_version_timeout: float = 5.0) -> Ite
             admin_key=ADMIN_KEY,
             catalog_url="http://catalog",
             matching_url="http://matching",
+            **gateway_settings,  # type: ignore[arg-type]
         ),
         transport=router,
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,8 +16,9 @@ _WRITE_OPTION = "pilotmatch_write"
 
 
 def _json_dumps(value: Any) -> str:
-    # Keep Chinese readable in the stored JSON (and searchable with LIKE on SQLite).
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # orjson keeps Chinese readable in the stored JSON (and searchable with LIKE on SQLite),
+    # and is several times faster than the standard library on bulk imports.
+    return orjson.dumps(value).decode()
 
 
 def create_db_engine(url: str, pool_size: int = 10, *, foreign_keys: bool = True) -> Engine:

@@ -9,8 +9,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    String,
     Text,
     and_,
+    any_,
+    bindparam,
     cast,
     column,
     delete,
@@ -24,7 +27,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -89,8 +92,9 @@ class CatalogRepository:
         )
 
     def append_changes(self, entries: Sequence[dict[str, Any]]) -> None:
+        stmt = insert(ChangeLogEntry)
         for start in range(0, len(entries), 5000):
-            self.session.execute(insert(ChangeLogEntry), list(entries[start : start + 5000]))
+            self.session.execute(stmt, list(entries[start : start + 5000]))
 
     def list_changes(self, after: int, limit: int) -> list[ChangeLogEntry]:
         stmt = (
@@ -134,23 +138,39 @@ class CatalogRepository:
     # ------------------------------------------------------------ bulk (import)
 
     def rows_by_external_refs(
-        self, model: type[Row], refs: Iterable[str], kind: str | None = None
-    ) -> dict[str, Row]:
-        found: dict[str, Row] = {}
+        self, model: type[Base], refs: Iterable[str], kind: str | None = None
+    ) -> dict[str, Any]:
+        """Stored rows (plain, read-only rows: no ORM identity map) keyed by external_ref."""
+        found: dict[str, Any] = {}
         refs = list(refs)
-        ext = model.external_ref  # type: ignore[attr-defined]
-        for start in range(0, len(refs), _IN_CHUNK):
-            stmt = select(model).where(ext.in_(refs[start : start + _IN_CHUNK]))
+        table = model.__table__
+        ext = table.c.external_ref
+        if self.dialect == "postgresql":
+            # One array parameter rather than IN (...): psycopg prepares repeated statements,
+            # and PostgreSQL's generic plan for a long IN list scans the whole table.
+            chunks = [refs] if refs else []
+        else:
+            chunks = [refs[i : i + _IN_CHUNK] for i in range(0, len(refs), _IN_CHUNK)]
+        for chunk in chunks:
+            condition = (
+                ext == any_(bindparam("refs", chunk, type_=ARRAY(String)))
+                if self.dialect == "postgresql"
+                else ext.in_(chunk)
+            )
+            stmt = select(table).where(condition)
             if kind is not None:
-                stmt = stmt.where(Supplier.kind == kind)
-            for row in self.session.execute(stmt).scalars():
-                found[row.external_ref] = row  # type: ignore[attr-defined]
+                stmt = stmt.where(table.c.kind == kind)
+            for row in self.session.execute(stmt):
+                found[row.external_ref] = row
         return found
 
     def bulk_insert(self, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+        # render_nulls keeps every row's column set identical, so the rows go out as one
+        # executemany instead of one batch per distinct set of non-null columns.
+        stmt = insert(model).execution_options(render_nulls=True)
         try:
             for start in range(0, len(rows), 5000):
-                self.session.execute(insert(model), list(rows[start : start + 5000]))
+                self.session.execute(stmt, list(rows[start : start + 5000]))
         except IntegrityError as exc:
             raise ConflictError("The import conflicts with an existing resource.") from exc
 

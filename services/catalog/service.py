@@ -571,7 +571,8 @@ class CatalogService:
 
 
 def _read_dict(spec: ResourceSpec, full: dict[str, Any]) -> dict[str, Any]:
-    return spec.read.model_validate(full).model_dump(mode="json")
+    # The values were validated on the way in; construct skips validating them again.
+    return spec.read.model_construct(**full).model_dump(mode="json")
 
 
 def _raw_ref(raw: Any) -> str | None:

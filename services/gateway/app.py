@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hmac
+import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,6 +25,13 @@ from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from services import __version__
+from services.gateway.auth import (
+    Authenticator,
+    Principal,
+    Verification,
+    VerifierUnavailable,
+    required_scope,
+)
 from services.gateway.circuit import CircuitBreaker
 from services.gateway.clients import (
     AiohttpClient,
@@ -33,8 +40,16 @@ from services.gateway.clients import (
     UpstreamClient,
     UpstreamError,
 )
+from services.gateway.rate_limit import MemoryRateLimiter, Quota, RateLimiter, RedisRateLimiter
 from services.gateway.settings import GatewaySettings
-from services.gateway.upstream import RouteTimeouts, Upstream, fetch, forward, upstream_for
+from services.gateway.upstream import (
+    CONSUMER_HEADER,
+    RouteTimeouts,
+    Upstream,
+    fetch,
+    forward,
+    upstream_for,
+)
 from services.shared.health import health_router
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.shared.openapi import merge_openapi
@@ -55,7 +70,7 @@ def create_app(
 ) -> FastAPI:
     """Build the gateway. ``transport`` lets tests put fake upstreams behind it."""
     settings = settings or load_settings(GatewaySettings)
-    admin_key = settings.admin_key.get_secret_value().encode() if settings.admin_key else None
+    admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
 
     connect = settings.upstream_connect_timeout_seconds
     route_timeouts = RouteTimeouts(
@@ -86,6 +101,13 @@ def create_app(
             )
         }
         app.state.upstreams = upstreams
+        app.state.authenticator = Authenticator(
+            admin_key, _catalog_verifier(upstreams["catalog"]), ttl=settings.key_cache_seconds
+        )
+        limiter: RateLimiter = (
+            RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
+        )
+        app.state.rate_limiter = limiter
         if settings.environment != "test":
             # Everything built so far lives as long as the process: move it out of the cyclic
             # collector's sight, so a full collection under load does not walk the whole heap
@@ -97,6 +119,7 @@ def create_app(
         finally:
             for upstream in upstreams.values():
                 await upstream.client.aclose()
+            await limiter.aclose()
 
     app = FastAPI(
         title="pilotmatch",
@@ -135,13 +158,46 @@ def create_app(
         spec_cache["doc"] = (time.monotonic(), document)
         return JSONResponse(document)
 
+    def quota_for(principal: Principal) -> Quota:
+        rate = principal.rate_limit_per_minute or settings.rate_limit_per_minute
+        burst = max(1, math.ceil(rate * settings.rate_limit_burst_seconds / 60))
+        return Quota(rate, burst)
+
     async def proxy(scope: Scope, receive: Receive, send: Send) -> None:
-        """``/v1/*``: check the key, then forward. Plain ASGI: the hop skips FastAPI's routing."""
-        response = _refuse(scope, admin_key)
-        if response is None:
-            path: str = scope["path"]
-            upstream = app.state.upstreams[upstream_for(path)]
-            response = await forward(scope, receive, upstream, route_timeouts.for_path(path))
+        """``/v1/*``: authenticate, authorise, rate-limit, then forward.
+
+        Plain ASGI: the hop skips FastAPI's routing.
+        """
+        principal_or_refusal = await _admit(scope, app.state.authenticator)
+        if isinstance(principal_or_refusal, Response):
+            await principal_or_refusal(scope, receive, send)
+            return
+        principal = principal_or_refusal
+        limit_headers: list[tuple[bytes, bytes]] = []
+        if not principal.is_bootstrap_admin:
+            decision = await app.state.rate_limiter.hit(principal.key_id, quota_for(principal))
+            limit_headers = [
+                (k.lower().encode(), v.encode()) for k, v in decision.headers().items()
+            ]
+            if not decision.allowed:
+                refusal = problem_response(
+                    429,
+                    f"Rate limit of {decision.limit} requests in a burst exceeded; "
+                    "retry after the time in Retry-After.",
+                    headers=decision.headers(),
+                )
+                await refusal(scope, receive, send)
+                return
+        path: str = scope["path"]
+        upstream = app.state.upstreams[upstream_for(path)]
+        response = await forward(
+            scope,
+            receive,
+            upstream,
+            route_timeouts.for_path(path),
+            extra_headers=[(CONSUMER_HEADER, principal.consumer_id)],
+        )
+        response.raw_headers.extend(limit_headers)
         await response(scope, receive, send)
 
     # First in the routing table: the hop is the hot path.
@@ -164,12 +220,13 @@ def create_app(
     return app
 
 
-def _refuse(scope: Scope, admin_key: bytes | None) -> Response | None:
-    """The answer for a request the gateway will not forward, or ``None`` to forward it."""
-    if scope["method"] not in PROXIED_METHODS:
+async def _admit(scope: Scope, authenticator: Authenticator) -> Principal | Response:
+    """The caller, or the answer for a request the gateway will not forward."""
+    method: str = scope["method"]
+    if method not in PROXIED_METHODS:
         return problem_response(
             405,
-            f"Method {scope['method']} is not allowed here.",
+            f"Method {method} is not allowed here.",
             headers={"Allow": ", ".join(sorted(PROXIED_METHODS))},
         )
     supplied = next((v for k, v in scope["headers"] if k == API_KEY_HEADER_BYTES), None)
@@ -179,11 +236,64 @@ def _refuse(scope: Scope, admin_key: bytes | None) -> Response | None:
             "Send your API key in the X-API-Key header.",
             headers={"WWW-Authenticate": "ApiKey"},
         )
-    if admin_key is None or not hmac.compare_digest(supplied, admin_key):
+    try:
+        verification = await authenticator.authenticate(supplied.decode("latin-1"))
+    except VerifierUnavailable:
         return problem_response(
-            401, "The API key is not valid.", headers={"WWW-Authenticate": "ApiKey"}
+            503,
+            "The API key cannot be checked right now (the catalog is unavailable).",
+            headers={"Retry-After": "5"},
         )
-    return None
+    if not verification.valid or verification.principal is None:
+        detail = {
+            "revoked": "The API key has been revoked.",
+            "expired": "The API key has expired.",
+        }.get(verification.reason or "", "The API key is not valid.")
+        return problem_response(401, detail, headers={"WWW-Authenticate": "ApiKey"})
+    principal = verification.principal
+    needed = required_scope(method, scope["path"])
+    if needed not in principal.scopes:
+        return problem_response(
+            403,
+            f"This API key lacks the scope '{needed}' that {method} {scope['path']} needs.",
+            extra={"required_scope": needed},
+        )
+    return principal
+
+
+def _catalog_verifier(catalog: Upstream) -> Callable[[str], Awaitable[Verification]]:
+    async def verify(key: str) -> Verification:
+        try:
+            status, body = await fetch(
+                catalog,
+                "/internal/keys/verify",
+                timeout=3.0,
+                method="POST",
+                json_body=orjson.dumps({"key": key}),
+            )
+        except UpstreamError as exc:
+            raise VerifierUnavailable(str(exc)) from exc
+        if status == 422:
+            return Verification(False, reason="malformed")
+        if status != 200:
+            raise VerifierUnavailable(f"catalog answered {status}")
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise VerifierUnavailable("catalog sent a broken key verification") from exc
+        if not data.get("valid"):
+            return Verification(False, reason=data.get("reason"))
+        return Verification(
+            True,
+            principal=Principal(
+                key_id=data["key_id"],
+                consumer_id=data["consumer_id"],
+                scopes=frozenset(data["scopes"]),
+                rate_limit_per_minute=data.get("rate_limit_per_minute"),
+            ),
+        )
+
+    return verify
 
 
 def public_openapi(app: FastAPI, upstream_specs: dict[str, dict[str, Any]]) -> dict[str, Any]:

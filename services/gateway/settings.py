@@ -53,6 +53,29 @@ class GatewaySettings(ServiceSettings):
         "empty: CORS off.",
     )
     max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=1,
+        le=10_000_000,
+        description="Requests per minute per API key, unless its consumer has its own limit.",
+    )
+    rate_limit_burst_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="A key may spend this many seconds' worth of its rate at once.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Share rate limits across gateway replicas through Redis (redis://…).",
+    )
+    key_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="How long a verified key is trusted before the catalog is asked again; "
+        "a revocation takes effect within this time.",
+    )
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod

@@ -61,9 +61,12 @@ HOP_BY_HOP = frozenset(
 _HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
 # Request fields the gateway sets itself or keeps: the client library writes Host; the caller's
 # key stays here; Expect is answered by the gateway's own server.
+CONSUMER_HEADER = "X-Pilotmatch-Consumer"
 _NOT_FORWARDED_UP = _HOP_BY_HOP_BYTES | {
     b"host",
     b"x-api-key",
+    # Set by the gateway from the verified key; a caller's own value is never passed on.
+    CONSUMER_HEADER.lower().encode(),
     b"expect",
     REQUEST_ID_HEADER.lower().encode(),
     b"traceparent",
@@ -216,11 +219,16 @@ def _target(scope: Scope, base_url: str) -> str:
 
 
 async def forward(
-    scope: Scope, receive: Receive, upstream: Upstream, timeouts: Timeouts
+    scope: Scope,
+    receive: Receive,
+    upstream: Upstream,
+    timeouts: Timeouts,
+    extra_headers: Iterable[tuple[str, str]] = (),
 ) -> Response:
     """Send the request in ``scope`` to ``upstream``; the answer, or a problem, to send back."""
     method: str = scope["method"]
     headers, length = upstream_request_headers(scope["headers"], current_request_id())
+    headers.extend(extra_headers)
     url = _target(scope, upstream.base_url)
     may_retry = method in IDEMPOTENT_METHODS
     body_started = caller_gone = False
@@ -375,13 +383,23 @@ class ProxiedResponse(Response):
             await self.background()
 
 
-async def fetch(upstream: Upstream, path: str, timeout: float) -> tuple[int, bytes]:
-    """A plain GET of the gateway's own (readiness, OpenAPI): no retries, no circuit."""
+async def fetch(
+    upstream: Upstream,
+    path: str,
+    timeout: float,
+    *,
+    method: str = "GET",
+    json_body: bytes | None = None,
+) -> tuple[int, bytes]:
+    """A call of the gateway's own (readiness, OpenAPI, key checks): no retries, no circuit."""
+    headers = [(REQUEST_ID_HEADER, current_request_id())]
+    if json_body is not None:
+        headers.append(("Content-Type", "application/json"))
     response = await upstream.client.send(
-        "GET",
+        method,
         upstream.base_url + path,
-        [(REQUEST_ID_HEADER, current_request_id())],
-        None,
+        headers,
+        json_body,
         Timeouts(connect=min(timeout, 2.0), read=timeout),
     )
     try:

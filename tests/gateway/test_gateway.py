@@ -14,6 +14,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import upstream_for
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
+UNKNOWN_KEY = {"valid": False, "reason": "unknown", "scopes": []}
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
@@ -45,6 +46,8 @@ def seen() -> list[httpx.Request]:
 @pytest.fixture
 def echo(seen: list[httpx.Request]) -> Iterator[TestClient]:
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/internal/keys/verify":
+            return streamed(200, UNKNOWN_KEY)
         seen.append(request)
         request.read()
         return streamed(
@@ -79,7 +82,7 @@ def test_unknown_key_is_401(echo: TestClient, seen: list[httpx.Request]) -> None
 def test_no_key_configured_lets_nobody_in(seen: list[httpx.Request]) -> None:
     settings = GatewaySettings(environment="development", admin_key=None)
     with TestClient(
-        create_app(settings, transport=httpx.MockTransport(lambda r: streamed(200)))
+        create_app(settings, transport=httpx.MockTransport(lambda r: streamed(200, UNKNOWN_KEY)))
     ) as client:
         assert client.get("/v1/platforms", headers={"X-API-Key": "anything"}).status_code == 401
 

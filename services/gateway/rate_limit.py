@@ -1,0 +1,134 @@
+"""Per-key rate limits: a token bucket, computed as GCRA (the generic cell rate algorithm).
+
+GCRA keeps one number per key, the "theoretical arrival time" (TAT), and is exactly a token
+bucket of ``burst`` tokens refilled at ``rate_per_minute``. In memory by default; in Redis when
+``REDIS_URL`` is set, so gateway replicas share one limit (one Lua script, atomic per key).
+The clock is injected so tests can move time. Plain Python, no HTTP.
+
+(The ``limits`` package offers fixed and sliding windows, not a token bucket, so the ~20 lines
+of GCRA are written here.)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Quota:
+    rate_per_minute: int
+    burst: int
+
+    @property
+    def interval(self) -> float:
+        """Seconds for one token to come back."""
+        return 60.0 / self.rate_per_minute
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: float  # until the bucket is full again
+    retry_after_seconds: float  # 0 when allowed
+
+    def headers(self) -> dict[str, str]:
+        """IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), plus Retry-After."""
+        out = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(math.ceil(self.reset_seconds)),
+        }
+        if not self.allowed:
+            out["Retry-After"] = str(max(1, math.ceil(self.retry_after_seconds)))
+        return out
+
+
+def gcra(tat: float | None, now: float, quota: Quota) -> tuple[Decision, float | None]:
+    """One request against a bucket: the decision and the new TAT (None: leave it unchanged)."""
+    interval = quota.interval
+    capacity = quota.burst * interval
+    tat = now if tat is None or tat < now else tat
+    new_tat = tat + interval
+    allow_at = new_tat - capacity
+    if now < allow_at:
+        return (
+            Decision(False, quota.burst, 0, tat - now, allow_at - now),
+            None,
+        )
+    remaining = int((capacity - (new_tat - now)) // interval)
+    return Decision(True, quota.burst, max(remaining, 0), new_tat - now, 0.0), new_tat
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, quota: Quota) -> Decision: ...
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryRateLimiter:
+    """One process's buckets. Keys are API-key ids, so the dict stays as small as the key count."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._tat: dict[str, float] = {}
+
+    async def hit(self, key: str, quota: Quota) -> Decision:
+        decision, new_tat = gcra(self._tat.get(key), self._clock(), quota)
+        if new_tat is not None:
+            self._tat[key] = new_tat
+        return decision
+
+    async def aclose(self) -> None:
+        return None
+
+
+# KEYS[1] bucket; ARGV: now, interval, capacity. Returns {allowed, remaining, reset, retry}.
+_GCRA_LUA = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local capacity = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - capacity
+if now < allow_at then
+  return {0, 0, tostring(tat - now), tostring(allow_at - now)}
+end
+local ttl = math.ceil((new_tat - now) * 1000)
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', ttl)
+local remaining = math.floor((capacity - (new_tat - now)) / interval)
+return {1, remaining, tostring(new_tat - now), '0'}
+"""
+
+
+class RedisRateLimiter:
+    """Buckets shared by every gateway replica through Redis (wall-clock time, atomic script)."""
+
+    def __init__(
+        self, url: str, prefix: str = "pilotmatch:rl:", clock: Callable[[], float] = time.time
+    ) -> None:
+        import redis.asyncio as redis
+
+        self._redis: Any = redis.from_url(url)
+        self._script = self._redis.register_script(_GCRA_LUA)
+        self._prefix = prefix
+        self._clock = clock
+
+    async def hit(self, key: str, quota: Quota) -> Decision:
+        interval = quota.interval
+        allowed, remaining, reset, retry = await self._script(
+            keys=[self._prefix + key],
+            args=[repr(self._clock()), repr(interval), repr(quota.burst * interval)],
+        )
+        return Decision(
+            bool(allowed), quota.burst, max(int(remaining), 0), float(reset), float(retry)
+        )
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
