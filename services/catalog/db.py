@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from psycopg.types.json import set_json_loads
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,17 +30,27 @@ def create_db_engine(url: str, pool_size: int = 10, *, foreign_keys: bool = True
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine, foreign_keys=foreign_keys)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
     )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # psycopg decodes jsonb itself (SQLAlchemy's deserializer is not used for it): give it
+        # orjson too, which reads a large import's existing rows several times faster.
+        set_json_loads(orjson.loads, dbapi_connection)
+
+    return engine
 
 
 def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
+import psycopg
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     String,
+    Table,
     Text,
     and_,
     any_,
@@ -45,6 +49,8 @@ from services.shared.errors import ConflictError
 
 Row = TypeVar("Row", bound=Base)
 
+# From this many rows on, PostgreSQL gets COPY instead of INSERTs.
+_COPY_MIN_ROWS = 200
 # How many values go into one IN (...) list: well under SQLite's and PostgreSQL's limits.
 _IN_CHUNK = 900
 
@@ -92,6 +98,9 @@ class CatalogRepository:
         )
 
     def append_changes(self, entries: Sequence[dict[str, Any]]) -> None:
+        if self.dialect == "postgresql" and len(entries) >= _COPY_MIN_ROWS:
+            self._copy_rows(ChangeLogEntry, entries)
+            return
         stmt = insert(ChangeLogEntry)
         for start in range(0, len(entries), 5000):
             self.session.execute(stmt, list(entries[start : start + 5000]))
@@ -164,7 +173,36 @@ class CatalogRepository:
                 found[row.external_ref] = row
         return found
 
+    def _copy_rows(self, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+        """PostgreSQL's COPY, in the session's transaction: several times faster than
+        INSERTs for the thousands of rows of an import. Values go as text; JSON columns are
+        serialised here and parsed by the server."""
+        table: Table = model.metadata.tables[model.__tablename__]
+        columns = [c.name for c in table.columns if c.name in rows[0]]
+        json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+        raw = self.session.connection().connection.driver_connection
+        assert raw is not None
+        sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"  # names from our own table
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        None
+                        if row.get(name) is None
+                        else orjson.dumps(row[name]).decode()
+                        if name in json_columns
+                        else row[name]
+                        for name in columns
+                    ]
+                )
+
     def bulk_insert(self, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+        if self.dialect == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
+            try:
+                self._copy_rows(model, rows)
+            except psycopg.errors.UniqueViolation as exc:
+                raise ConflictError("The import conflicts with an existing resource.") from exc
+            return
         # render_nulls keeps every row's column set identical, so the rows go out as one
         # executemany instead of one batch per distinct set of non-null columns.
         stmt = insert(model).execution_options(render_nulls=True)

@@ -114,7 +114,8 @@ class AiohttpClient:
             limit=max_connections,
             limit_per_host=0,
             keepalive_timeout=keepalive_seconds,
-            ttl_dns_cache=300,
+            # Short, so a replaced replica's old address is dropped within seconds.
+            ttl_dns_cache=10,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

@@ -104,3 +104,43 @@ def test_import_writes_one_change_per_created_item(client: TestClient) -> None:
     assert [c["version"] for c in changes] == [1, 2, 3, 4]
     assert {c["resource"] for c in changes} == {"platform", "manufacturer", "demand"}
     assert all(c["op"] == "upsert" and c["data"]["id"] == c["id"] for c in changes)
+
+
+def test_a_large_import_stores_every_field_exactly(client: TestClient) -> None:
+    # Large enough for the bulk path (COPY on PostgreSQL), with nulls and lists in the mix.
+    platforms = [
+        platform_body(
+            external_ref=f"bulk-{i}",
+            name=f"平台{i}",
+            level=None if i % 2 else "市级",
+            tags=[f"标签{i}", "共用"],
+            certifications=[] if i % 3 else ["CNAS"],
+            equipment=[],
+        )
+        for i in range(300)
+    ]
+    report = client.post("/v1/import", json={"platforms": platforms}).json()
+    assert report["created"]["platforms"] == 300
+    items = []
+    cursor = None
+    while True:
+        page = client.get(
+            "/v1/platforms", params={"limit": 100, **({"cursor": cursor} if cursor else {})}
+        ).json()
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    by_ref = {item["external_ref"]: item for item in items}
+    assert len(by_ref) == 300
+    for i in (0, 1, 2, 3, 299):
+        item, sent = by_ref[f"bulk-{i}"], platforms[i]
+        for field in ("name", "level", "tags", "certifications", "stages", "industry_chains"):
+            assert item[field] == sent[field], (i, field)
+        assert item["created_at"].endswith(("Z", "+00:00"))
+    changes = client.get("/v1/changes", params={"limit": 1000}).json()
+    assert len(changes["items"]) == 300
+    assert changes["items"][-1]["data"] == by_ref["bulk-299"]
+    assert client.get("/v1/platforms", params={"tag": "共用", "certification": "CNAS"}).json()[
+        "items"
+    ]
