@@ -51,6 +51,7 @@ def create_app(
             try:
                 yield
             finally:
+                syncer.stop()
                 task.cancel()
                 # Bounded: a refit running in a worker thread cannot be interrupted, and
                 # shutdown must not wait for it.

@@ -11,6 +11,7 @@ serving and the state says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -132,6 +133,7 @@ class IndexSyncer:
         # Held while the served index is being changed: incremental updates and the catch-up
         # step of a background rebuild must not interleave, or one would drop the other's work.
         self._index_lock = asyncio.Lock()
+        self._stop = asyncio.Event()
         self._suppliers: dict[str, SupplierDoc] = {}
         self._demands: dict[str, DemandQuery] = {}
         self._version = 0
@@ -161,10 +163,15 @@ class IndexSyncer:
 
     # ------------------------------------------------------------ syncing
 
+    def stop(self) -> None:
+        """Ask ``run`` to return. Cancellation alone is not enough: a cancel that lands inside
+        the HTTP client or a thread hand-off can be absorbed, and the loop would go on."""
+        self._stop.set()
+
     async def run(self) -> None:
-        """Sync forever; survives an unreachable catalog with a capped backoff."""
+        """Sync until stopped; survives an unreachable catalog with a capped backoff."""
         failures = 0
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.sync_once()
                 self._maybe_schedule_rebuild()
@@ -181,7 +188,9 @@ class IndexSyncer:
                 logger.exception("index sync failed")
                 failures += 1
                 delay = min(self.poll_interval * 2**failures, self.max_backoff)
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
 
     async def sync_once(self) -> bool:
         """Read every change after the current version and publish them; True if any."""
