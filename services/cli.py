@@ -102,7 +102,7 @@ def serve(
         port=settings.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.shared.metrics import ServiceMetrics
 from services.shared.problems import PROBLEM_JSON, problem_type
 from services.shared.request_context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 
@@ -24,8 +25,9 @@ _REQUEST_ID_BYTES = REQUEST_ID_HEADER.lower().encode()
 class RequestContextMiddleware:
     """Accept or mint the request ID, put it on the response, log one access line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,6 +74,9 @@ class RequestContextMiddleware:
             )
         finally:
             route = scope.get("route")
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe(scope["method"], scope["path"], status_holder[0], elapsed)
             access_logger.info(
                 "%s %s %s",
                 scope["method"],
@@ -82,7 +87,7 @@ class RequestContextMiddleware:
                     "path": scope["path"],
                     "route": getattr(route, "path", None),
                     "status": status_holder[0],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
             request_id_var.reset(token)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -38,6 +38,12 @@ class ServiceSettings(BaseSettings):
         "INFO"
     )
     log_format: Literal["json", "text"] = "json"
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM: stop accepting, then give in-flight requests this long.",
+    )
 
 
 S = TypeVar("S", bound=BaseSettings)
