@@ -7,11 +7,16 @@ auth and forwarding, then the service's routes and database.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.catalog.app import create_app as create_catalog
 from services.catalog.settings import CatalogSettings
@@ -31,10 +36,10 @@ class HostRouter(httpx.AsyncBaseTransport):
         return await self.routes[request.url.host].handle_async_request(request)
 
 
-@contextmanager
-def in_process_stack(
+def build_stack(
     database_url: str, min_version_timeout: float = 5.0, **gateway_settings: object
-) -> Iterator[TestClient]:
+) -> tuple[FastAPI, FastAPI, FastAPI]:
+    """(gateway, catalog, matching), wired so the gateway reaches the others in process."""
     catalog = create_catalog(CatalogSettings(database_url=database_url, environment="test"))
     to_catalog = httpx.ASGITransport(app=catalog)
     matching = create_matching(
@@ -57,6 +62,14 @@ def in_process_stack(
         ),
         transport=router,
     )
+    return gateway, catalog, matching
+
+
+@contextmanager
+def in_process_stack(
+    database_url: str, min_version_timeout: float = 5.0, **gateway_settings: object
+) -> Iterator[TestClient]:
+    gateway, catalog, matching = build_stack(database_url, min_version_timeout, **gateway_settings)
     with ExitStack() as stack:
         client = stack.enter_context(TestClient(gateway))
         # All three apps must share one event loop, as they would each in their own process:
@@ -69,3 +82,56 @@ def in_process_stack(
             )
         client.headers["X-API-Key"] = ADMIN_KEY
         yield client
+
+
+class StackApp:
+    """The whole stack as one ASGI app: HTTP goes to the gateway; its lifespan runs all three.
+
+    For serving the stack as one server (``serving``): the event loop that runs the lifespan runs
+    every service, as ``in_process_stack`` arranges with its portal.
+    """
+
+    def __init__(
+        self, database_url: str, min_version_timeout: float = 5.0, **gateway_settings: object
+    ) -> None:
+        self.apps = build_stack(database_url, min_version_timeout, **gateway_settings)
+        self.gateway = self.apps[0]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.gateway(scope, receive, send)
+            return
+        async with AsyncExitStack() as running:
+            message = await receive()
+            assert message["type"] == "lifespan.startup"
+            try:
+                for app in self.apps:
+                    await running.enter_async_context(app.router.lifespan_context(app))
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            assert message["type"] == "lifespan.shutdown"
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+@contextmanager
+def serving(app: ASGIApp, startup_timeout: float = 30.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free local port, in a thread; yields its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="stack-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the stack's server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

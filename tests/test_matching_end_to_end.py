@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -141,9 +142,13 @@ def test_index_status_reports_counts_and_lag(api: TestClient) -> None:
     assert status["full_builds"] >= 1
 
 
-def test_min_version_beyond_the_catalog_is_503_with_retry_after(sqlite_url: str) -> None:
-    with in_process_stack(sqlite_url, min_version_timeout=0.2) as api:
+def test_min_version_beyond_the_catalog_is_422_at_once(sqlite_url: str) -> None:
+    # A version no write has produced cannot be waited for: the caller hears so without a wait.
+    with in_process_stack(sqlite_url, min_version_timeout=5.0) as api:
+        started = time.monotonic()
         response = api.get("/v1/demands/x/matches", params={"min_version": 10_000})
-        assert response.status_code == 503
-        assert response.headers["retry-after"] == "1"
-        assert response.headers["content-type"] == "application/problem+json"
+        elapsed = time.monotonic() - started
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == ["query.min_version"]
+    assert elapsed < 2

@@ -15,10 +15,44 @@ from services.catalog.routes import catalog_router, internal_router
 from services.catalog.settings import CatalogSettings
 from services.shared.health import health_router
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.shared.openapi import install_openapi
 from services.shared.problems import install_problem_handlers
 from services.shared.settings import load_settings
 
 IMPORT_PATH = "/v1/import"
+
+TAGS = [
+    {
+        "name": "platforms",
+        "description": "Pilot-test platforms (中试平台): who offers pilot-test services, for which "
+        "industry chains and stages.",
+    },
+    {
+        "name": "manufacturers",
+        "description": "Contract manufacturers (中试代工厂), with the same fields as platforms.",
+    },
+    {
+        "name": "demands",
+        "description": "Pilot-test demands (中试需求) of enterprises; match them under `matching`.",
+    },
+    {"name": "equipment", "description": "Pilot-test equipment (中试设备) of a supplier."},
+    {"name": "solutions", "description": "Pilot-test solutions (中试解决方案) of a platform."},
+    {
+        "name": "import",
+        "description": "Bulk upsert of platforms, manufacturers and demands by `external_ref`.",
+    },
+    {
+        "name": "changes",
+        "description": "The catalog's change log, in version order: for sync and for reading "
+        "your own writes.",
+    },
+    {
+        "name": "industry-chains",
+        "description": "The industry-chain taxonomy (产业链) that `industry_chains` resolve to.",
+    },
+    {"name": "admin", "description": "API keys and their scopes (scope `admin`)."},
+    {"name": "health", "description": "Liveness and readiness; no API key needed."},
+]
 
 
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:
@@ -48,6 +82,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     app.include_router(catalog_router())
     app.include_router(internal_router())
     install_problem_handlers(app)
+    install_openapi(app, TAGS)
 
     def body_limit(path: str) -> int:
         return settings.max_import_body_bytes if path == IMPORT_PATH else settings.max_body_bytes

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 
-from services.shared.errors import BadRequestError
+from services.shared.errors import FieldIssue, InvalidInputError
+
+_MAX_KEY = 2**63 - 1  # primary keys are 64-bit integers
 
 
 def encode_cursor(pk: int) -> str:
@@ -19,8 +21,11 @@ def decode_cursor(cursor: str | None) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = raw.partition(":")
         pk = int(number)
-        if prefix != "c1" or pk < 0:
+        if prefix != "c1" or not 0 <= pk <= _MAX_KEY:
             raise ValueError
         return pk
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequestError("The cursor is not one this service issued.") from None
+        raise InvalidInputError(
+            "The cursor is not one this service issued.",
+            [FieldIssue(("query", "cursor"), "not a cursor this service issued", "invalid_cursor")],
+        ) from None

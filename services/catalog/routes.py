@@ -7,7 +7,7 @@ functions built in ``_collection_router`` at runtime.
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from pydantic import BaseModel
 
 from services.catalog import schemas as s
@@ -52,8 +52,24 @@ def write_unit(request: Request) -> Iterator[UnitOfWork]:
 ReadService = Annotated[CatalogService, Depends(read_service)]
 WriteUnit = Annotated[UnitOfWork, Depends(write_unit)]
 
-READ_ERRORS = problem_responses(400, 401, 403, 422, 500, 503)
-WRITE_ERRORS = problem_responses(400, 401, 403, 409, 413, 422, 500, 503)
+# What the catalog itself answers; the gateway's document adds 401, 403, 429, 502, 503, 504.
+LIST_ERRORS = problem_responses(
+    422,
+    500,
+    s422="Validation failed, e.g. a `cursor` this service did not issue or a `chain` that names "
+    "no industry chain; `errors` lists every field at fault.",
+)
+ONE_ERRORS = problem_responses(404, 500)
+WRITE_ERRORS = problem_responses(
+    400,
+    409,
+    413,
+    422,
+    500,
+    s400="The request body is not valid JSON.",
+    s422="Validation failed, or a domain rule was broken (e.g. a parent that does not exist); "
+    "`errors` lists every field at fault.",
+)
 
 
 def _collection_router(
@@ -65,6 +81,8 @@ def _collection_router(
     plural: str,
     create: type[BaseModel],
     update: type[BaseModel],
+    create_examples: s.Examples,
+    update_examples: s.Examples,
     read: type[BaseModel],
     written: type[BaseModel],
     page: type[BaseModel],
@@ -81,7 +99,11 @@ def _collection_router(
         summary=f"Create a {description}",
         responses=WRITE_ERRORS,
     )
-    def create_item(body: create, uow: WriteUnit, response: Response) -> Any:  # type: ignore[valid-type]
+    def create_item(
+        body: Annotated[create, Body(openapi_examples=create_examples)],  # type: ignore[valid-type]
+        uow: WriteUnit,
+        response: Response,
+    ) -> Any:
         item, version, warnings = uow.service.create(resource, body)
         uow.commit()
         response.headers["Location"] = f"/v1{path}/{item.id}"
@@ -92,7 +114,7 @@ def _collection_router(
         response_model=page,
         operation_id=f"list{plural}",
         summary=f"List {description}s, filtered and paginated",
-        responses=READ_ERRORS,
+        responses=LIST_ERRORS,
     )
     def list_items(query: Annotated[filters, Query()], service: ReadService) -> Any:  # type: ignore[valid-type]
         items, next_cursor = service.list_page(resource, query)
@@ -103,7 +125,7 @@ def _collection_router(
         response_model=read,
         operation_id=f"get{singular}",
         summary=f"Get one {description}",
-        responses=problem_responses(401, 403, 404, 500, 503),
+        responses=ONE_ERRORS,
     )
     def get_item(item_id: str, service: ReadService) -> Any:
         return service.get(resource, item_id)
@@ -113,9 +135,13 @@ def _collection_router(
         response_model=written,
         operation_id=f"update{singular}",
         summary=f"Change fields of a {description}",
-        responses={**WRITE_ERRORS, **problem_responses(404)},
+        responses={**WRITE_ERRORS, **ONE_ERRORS},
     )
-    def update_item(item_id: str, body: update, uow: WriteUnit) -> Any:  # type: ignore[valid-type]
+    def update_item(
+        item_id: str,
+        body: Annotated[update, Body(openapi_examples=update_examples)],  # type: ignore[valid-type]
+        uow: WriteUnit,
+    ) -> Any:
         item, version, warnings = uow.service.update(resource, item_id, body)
         uow.commit()
         return written(**{**item.model_dump(), "version": version, "warnings": warnings})
@@ -125,7 +151,7 @@ def _collection_router(
         response_model=s.DeleteResult,
         operation_id=f"delete{singular}",
         summary=f"Delete a {description}",
-        responses=problem_responses(401, 403, 404, 500, 503),
+        responses=ONE_ERRORS,
     )
     def delete_item(item_id: str, uow: WriteUnit) -> s.DeleteResult:
         version = uow.service.delete(resource, item_id)
@@ -137,8 +163,10 @@ def _collection_router(
 
 def catalog_router() -> APIRouter:
     router = APIRouter(prefix="/v1")
-    supplier: dict[str, type[BaseModel]] = dict(
+    supplier: dict[str, Any] = dict(
         create=s.SupplierCreate,
+        create_examples=s.SUPPLIER_CREATE_EXAMPLES,
+        update_examples=s.SUPPLIER_UPDATE_EXAMPLES,
         update=s.SupplierUpdate,
         read=s.SupplierRead,
         written=s.SupplierWriteResult,
@@ -176,6 +204,8 @@ def catalog_router() -> APIRouter:
             plural="Demands",
             description="pilot-test demand (中试需求)",
             create=s.DemandCreate,
+            create_examples=s.DEMAND_CREATE_EXAMPLES,
+            update_examples=s.DEMAND_UPDATE_EXAMPLES,
             update=s.DemandUpdate,
             read=s.DemandRead,
             written=s.DemandWriteResult,
@@ -192,6 +222,8 @@ def catalog_router() -> APIRouter:
             plural="Equipment",
             description="piece of pilot-test equipment (中试设备)",
             create=s.EquipmentCreate,
+            create_examples=s.EQUIPMENT_CREATE_EXAMPLES,
+            update_examples=s.EQUIPMENT_UPDATE_EXAMPLES,
             update=s.EquipmentUpdate,
             read=s.EquipmentRead,
             written=s.EquipmentWriteResult,
@@ -208,6 +240,8 @@ def catalog_router() -> APIRouter:
             plural="Solutions",
             description="pilot-test solution (中试解决方案)",
             create=s.SolutionCreate,
+            create_examples=s.SOLUTION_CREATE_EXAMPLES,
+            update_examples=s.SOLUTION_UPDATE_EXAMPLES,
             update=s.SolutionUpdate,
             read=s.SolutionRead,
             written=s.SolutionWriteResult,
@@ -235,7 +269,10 @@ def _admin_router() -> APIRouter:
         summary="Issue an API key (shown once) — scope admin",
         responses=WRITE_ERRORS,
     )
-    def create_key(body: s.ApiKeyCreate, uow: WriteUnit) -> s.ApiKeyCreated:
+    def create_key(
+        body: Annotated[s.ApiKeyCreate, Body(openapi_examples=s.API_KEY_CREATE_EXAMPLES)],
+        uow: WriteUnit,
+    ) -> s.ApiKeyCreated:
         created = _keys(uow).create(body)
         uow.commit()
         return created
@@ -245,7 +282,7 @@ def _admin_router() -> APIRouter:
         response_model=s.ApiKeyPage,
         operation_id="listApiKeys",
         summary="List API keys (never their secrets) — scope admin",
-        responses=READ_ERRORS,
+        responses=LIST_ERRORS,
     )
     def list_keys(query: Annotated[s.ApiKeyFilters, Query()], uow: WriteUnit) -> s.ApiKeyPage:
         items, next_cursor = _keys(uow).list_keys(query)
@@ -256,7 +293,7 @@ def _admin_router() -> APIRouter:
         response_model=s.ApiKeyRead,
         operation_id="revokeApiKey",
         summary="Revoke an API key — scope admin",
-        responses=problem_responses(401, 403, 404, 500, 503),
+        responses=ONE_ERRORS,
     )
     def revoke_key(key_id: str, uow: WriteUnit) -> s.ApiKeyRead:
         revoked = _keys(uow).revoke(key_id)
@@ -291,7 +328,10 @@ def _misc_router() -> APIRouter:
         "Importing the same body twice changes nothing the second time.",
         responses=WRITE_ERRORS,
     )
-    def import_catalog(body: s.ImportRequest, uow: WriteUnit) -> s.ImportReport:
+    def import_catalog(
+        body: Annotated[s.ImportRequest, Body(openapi_examples=s.IMPORT_EXAMPLES)],
+        uow: WriteUnit,
+    ) -> s.ImportReport:
         report = uow.service.import_catalog(body)
         uow.commit()
         return report
@@ -302,7 +342,7 @@ def _misc_router() -> APIRouter:
         operation_id="listChanges",
         tags=["changes"],
         summary="Page through the catalog's change log (for sync)",
-        responses=READ_ERRORS,
+        responses=problem_responses(422, 500),
     )
     def list_changes(query: Annotated[s.ChangeFilters, Query()], service: ReadService) -> Any:
         return service.changes(query.after, query.limit)
@@ -313,7 +353,7 @@ def _misc_router() -> APIRouter:
         operation_id="listIndustryChains",
         tags=["industry-chains"],
         summary="The industry-chain taxonomy (产业链): codes, names and aliases",
-        responses=problem_responses(401, 500),
+        responses=problem_responses(500),
     )
     def list_industry_chains() -> s.IndustryChainList:
         return s.IndustryChainList(

@@ -13,18 +13,22 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+from typing_extensions import TypeAliasType
 
 STAGES = ("概念验证", "小试", "中试", "小批量试产")
 LEVELS = ("国家级", "省级", "市级")
 
-Stage = Literal["概念验证", "小试", "中试", "小批量试产"]
-Level = Literal["国家级", "省级", "市级"]
-SupplierKind = Literal["platform", "manufacturer"]
+# Named (type aliases), so the OpenAPI document has one `Stage`, `Level`, … schema that client
+# generators turn into one enum each, instead of one per field.
+Stage = TypeAliasType("Stage", Literal["概念验证", "小试", "中试", "小批量试产"])
+Level = TypeAliasType("Level", Literal["国家级", "省级", "市级"])
+SupplierKind = TypeAliasType("SupplierKind", Literal["platform", "manufacturer"])
 
 # C0/C1 controls (newline and tab allowed only in long text), zero-width and bidi overrides:
 # they make names that look equal but are not, and hide text in UIs.
@@ -81,7 +85,24 @@ ChainList = Annotated[list[Label], Field(max_length=20), AfterValidator(_dedupe)
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a body says what the document says, e.g. `true`, not `0` or `"yes"`, for a boolean.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-01-31T08:00:00+08:00")
+    return value
+
+
+# What the document promises (`format: date-time`) and nothing else: no Unix timestamps, no
+# bare dates, no times without an offset. (Strict models would refuse JSON's strings instead.)
+DateTimeText = Annotated[datetime, Field(strict=False), BeforeValidator(_rfc3339)]
 
 
 def _refuse_nulls(model: BaseModel, nullable: set[str]) -> None:
@@ -91,34 +112,33 @@ def _refuse_nulls(model: BaseModel, nullable: set[str]) -> None:
             raise ValueError(f"{name} cannot be null")
 
 
+def _patch_config(nullable: set[str]) -> ConfigDict:
+    """A PATCH body's config: its document says null only where `_refuse_nulls` allows it.
+
+    The fields are optional (``None`` means "not sent") but, apart from ``nullable``, null is
+    not a value a caller may send, so the JSON schema must not offer it.
+    """
+
+    def not_null(schema: dict[str, Any]) -> None:
+        for name, field in schema.get("properties", {}).items():
+            if name in nullable:
+                continue
+            branches = [b for b in field.pop("anyOf", []) if b != {"type": "null"}]
+            if len(branches) == 1:
+                field.update(branches[0])
+            elif branches:
+                field["anyOf"] = branches
+            if "default" in field and field["default"] is None:
+                del field["default"]
+
+    return ConfigDict(extra="forbid", strict=True, json_schema_extra=not_null)
+
+
 # ---------------------------------------------------------------- suppliers
 
 
 class SupplierCreate(_Input):
     """A pilot-test platform (中试平台) or contract manufacturer (中试代工厂)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "external_ref": "dg-2026-0042",
-                    "name": "松山湖固态电池研发中试平台",
-                    "organization": "松山湖材料实验室",
-                    "district": "松山湖",
-                    "description": "面向固态电池材料与电芯的中试验证，提供干法电极、叠片与化成分容。",
-                    "industry_chains": ["新能源", "New Materials"],
-                    "tags": ["固态电池", "干法电极"],
-                    "capabilities": ["电芯试制", "安全测试"],
-                    "equipment": ["干法电极辊压机"],
-                    "certifications": ["CNAS"],
-                    "stages": ["小试", "中试"],
-                    "accepts_vouchers": True,
-                    "level": "省级",
-                }
-            ]
-        },
-    )
 
     external_ref: ExternalRef | None = Field(
         default=None, description="The caller's own ID; unique per resource."
@@ -140,8 +160,13 @@ class SupplierCreate(_Input):
     level: Level | None = Field(default=None, description="Recognition level, or null.")
 
 
+_SUPPLIER_UPDATE_NULLABLE = {"external_ref", "level"}
+
+
 class SupplierUpdate(_Input):
     """Fields to change; omitted fields keep their value."""
+
+    model_config = _patch_config(_SUPPLIER_UPDATE_NULLABLE)
 
     external_ref: ExternalRef | None = None
     name: Name | None = None
@@ -159,7 +184,7 @@ class SupplierUpdate(_Input):
 
     @model_validator(mode="after")
     def _nulls(self) -> SupplierUpdate:
-        _refuse_nulls(self, {"external_ref", "level"})
+        _refuse_nulls(self, _SUPPLIER_UPDATE_NULLABLE)
         return self
 
 
@@ -219,32 +244,6 @@ class SupplierPage(BaseModel):
 class DemandCreate(_Input):
     """A pilot-test demand (中试需求)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "external_ref": "ent-7781",
-                    "title": "固态电池电芯中试放大",
-                    "description": "实验室已完成硫化物固态电解质小试，需要中试线做10Ah电芯试制。",
-                    "industry_chains": ["New Energy"],
-                    "tags": ["固态电池"],
-                    "stage": "中试",
-                    "district": "松山湖",
-                    "needs_voucher": True,
-                    "required_certifications": [],
-                },
-                {
-                    "title": "Small-batch PCBA for a wearable sensor",
-                    "description": "We need SMT assembly of 500 boards with functional testing.",
-                    "industry_chains": ["Electronic Information"],
-                    "stage": "小批量试产",
-                    "required_certifications": ["ISO 9001"],
-                },
-            ]
-        },
-    )
-
     external_ref: ExternalRef | None = None
     title: Name
     description: LongText = ""
@@ -260,7 +259,12 @@ class DemandCreate(_Input):
     )
 
 
+_DEMAND_UPDATE_NULLABLE = {"external_ref", "stage", "district"}
+
+
 class DemandUpdate(_Input):
+    model_config = _patch_config(_DEMAND_UPDATE_NULLABLE)
+
     external_ref: ExternalRef | None = None
     title: Name | None = None
     description: LongText | None = None
@@ -273,7 +277,7 @@ class DemandUpdate(_Input):
 
     @model_validator(mode="after")
     def _nulls(self) -> DemandUpdate:
-        _refuse_nulls(self, {"external_ref", "stage", "district"})
+        _refuse_nulls(self, _DEMAND_UPDATE_NULLABLE)
         return self
 
 
@@ -321,7 +325,12 @@ class EquipmentCreate(_Input):
     )
 
 
+_EQUIPMENT_UPDATE_NULLABLE = {"external_ref", "model", "sharing_url"}
+
+
 class EquipmentUpdate(_Input):
+    model_config = _patch_config(_EQUIPMENT_UPDATE_NULLABLE)
+
     external_ref: ExternalRef | None = None
     name: Name | None = None
     model: OptionalText | None = None
@@ -331,7 +340,7 @@ class EquipmentUpdate(_Input):
 
     @model_validator(mode="after")
     def _nulls(self) -> EquipmentUpdate:
-        _refuse_nulls(self, {"external_ref", "model", "sharing_url"})
+        _refuse_nulls(self, _EQUIPMENT_UPDATE_NULLABLE)
         return self
 
 
@@ -383,7 +392,17 @@ def _check_price_range(low: int | None, high: int | None) -> None:
         raise ValueError("price_min_cny must not exceed price_max_cny")
 
 
+_SOLUTION_UPDATE_NULLABLE = {
+    "external_ref",
+    "typical_duration_days",
+    "price_min_cny",
+    "price_max_cny",
+}
+
+
 class SolutionUpdate(_Input):
+    model_config = _patch_config(_SOLUTION_UPDATE_NULLABLE)
+
     external_ref: ExternalRef | None = None
     title: Name | None = None
     description: LongText | None = None
@@ -396,9 +415,7 @@ class SolutionUpdate(_Input):
 
     @model_validator(mode="after")
     def _nulls(self) -> SolutionUpdate:
-        _refuse_nulls(
-            self, {"external_ref", "typical_duration_days", "price_min_cny", "price_max_cny"}
-        )
+        _refuse_nulls(self, _SOLUTION_UPDATE_NULLABLE)
         _check_price_range(self.price_min_cny, self.price_max_cny)
         return self
 
@@ -457,7 +474,7 @@ class SupplierFilters(_Filters):
     level: Level | None = None
     certification: Annotated[str | None, Field(max_length=100)] = None
     tag: Annotated[str | None, Field(max_length=100)] = None
-    updated_since: datetime | None = None
+    updated_since: DateTimeText | None = None
     q: Query_ = None
 
 
@@ -467,13 +484,13 @@ class DemandFilters(_Filters):
     stage: Stage | None = None
     needs_voucher: bool | None = None
     tag: Annotated[str | None, Field(max_length=100)] = None
-    updated_since: datetime | None = None
+    updated_since: DateTimeText | None = None
     q: Query_ = None
 
 
 class EquipmentFilters(_Filters):
     supplier_id: Annotated[str | None, Field(max_length=40)] = None
-    updated_since: datetime | None = None
+    updated_since: DateTimeText | None = None
     q: Query_ = None
 
 
@@ -481,7 +498,7 @@ class SolutionFilters(_Filters):
     platform_id: Annotated[str | None, Field(max_length=40)] = None
     chain: Annotated[str | None, Field(max_length=100)] = None
     stage: Stage | None = None
-    updated_since: datetime | None = None
+    updated_since: DateTimeText | None = None
     q: Query_ = None
 
 
@@ -554,7 +571,8 @@ class ChangePage(BaseModel):
 class ChangeFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    after: Annotated[int, Field(ge=0)] = 0
+    # Versions are 64-bit integers in the database; a larger one names no version.
+    after: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
@@ -579,7 +597,7 @@ class CatalogVersion(BaseModel):
 
 # ---------------------------------------------------------------- API keys (admin)
 
-Scope = Literal["catalog:read", "catalog:write", "match:read", "admin"]
+Scope = TypeAliasType("Scope", Literal["catalog:read", "catalog:write", "match:read", "admin"])
 SCOPES: tuple[str, ...] = ("catalog:read", "catalog:write", "match:read", "admin")
 
 
@@ -592,7 +610,7 @@ class ApiKeyCreate(_Input):
         default=None,
         description="The consumer the key belongs to (created if new); defaults to the label.",
     )
-    expires_at: datetime | None = Field(default=None, description="When the key stops working.")
+    expires_at: DateTimeText | None = Field(default=None, description="When the key stops working.")
     rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
         default=None,
         description="Requests per minute for the consumer's keys; null keeps the consumer's "
@@ -639,3 +657,168 @@ class KeyVerification(BaseModel):
     scopes: builtins.list[str] = Field(default_factory=builtins.list)
     rate_limit_per_minute: int | None = None
     expires_at: datetime | None = None
+
+
+# ---------------------------------------------------------------- request-body examples
+# One Chinese and one English example per request body, shown in the docs (OpenAPI media-type
+# `examples`). Each is a valid body: a client can send it as it is.
+
+Examples = dict[str, dict[str, Any]]
+
+
+def bilingual(zh: dict[str, Any], en: dict[str, Any], *, what: str) -> Examples:
+    return {
+        "zh": {"summary": f"中文示例: {what}", "value": zh},
+        "en": {"summary": f"English example: {what}", "value": en},
+    }
+
+
+_PLATFORM_ZH = {
+    "external_ref": "dg-2026-0042",
+    "name": "松山湖固态电池研发中试平台",
+    "organization": "松山湖材料实验室",
+    "district": "松山湖",
+    "description": "面向固态电池材料与电芯的中试验证，提供干法电极、叠片与化成分容。",
+    "industry_chains": ["新能源", "New Materials"],
+    "tags": ["固态电池", "干法电极"],
+    "capabilities": ["电芯试制", "安全测试"],
+    "equipment": ["干法电极辊压机"],
+    "certifications": ["CNAS"],
+    "stages": ["小试", "中试"],
+    "accepts_vouchers": True,
+    "level": "省级",
+}
+_PLATFORM_EN = {
+    "external_ref": "dg-2026-0107",
+    "name": "Dongguan Precision Injection Moulding Pilot Line",
+    "organization": "Dongguan Institute of Advanced Manufacturing",
+    "district": "长安镇",
+    "description": "Mould trials and small-batch injection moulding of precision plastic parts, "
+    "with CMM inspection.",
+    "industry_chains": ["High-end Equipment Manufacturing"],
+    "tags": ["injection moulding", "mould trial"],
+    "capabilities": ["mould trial", "small-batch production"],
+    "equipment": ["280 t injection moulding machine", "CMM"],
+    "certifications": ["ISO 9001"],
+    "stages": ["中试", "小批量试产"],
+    "accepts_vouchers": False,
+    "level": None,
+}
+SUPPLIER_CREATE_EXAMPLES = bilingual(_PLATFORM_ZH, _PLATFORM_EN, what="a supplier")
+SUPPLIER_UPDATE_EXAMPLES = bilingual(
+    {"description": "新增硫化物固态电解质中试线，可做10Ah电芯。", "accepts_vouchers": True},
+    {
+        "description": "Now also runs IATF 16949 process audits.",
+        "certifications": ["ISO 9001", "IATF 16949"],
+        "level": "市级",
+    },
+    what="change some fields",
+)
+DEMAND_CREATE_EXAMPLES = bilingual(
+    {
+        "external_ref": "ent-7781",
+        "title": "固态电池电芯中试放大",
+        "description": "实验室已完成硫化物固态电解质小试，需要中试线做10Ah电芯试制。",
+        "industry_chains": ["New Energy"],
+        "tags": ["固态电池"],
+        "stage": "中试",
+        "district": "松山湖",
+        "needs_voucher": True,
+        "required_certifications": [],
+    },
+    {
+        "external_ref": "ent-7790",
+        "title": "Small-batch PCBA for a wearable sensor",
+        "description": "We need SMT assembly of 500 boards with functional testing.",
+        "industry_chains": ["Electronic Information"],
+        "stage": "小批量试产",
+        "required_certifications": ["ISO 9001"],
+    },
+    what="a demand",
+)
+DEMAND_UPDATE_EXAMPLES = bilingual(
+    {"stage": "小批量试产", "needs_voucher": False},
+    {
+        "description": "Volume raised to 2,000 boards; the sensor is now a medical device.",
+        "required_certifications": ["ISO 13485"],
+        "district": None,
+    },
+    what="change some fields",
+)
+EQUIPMENT_CREATE_EXAMPLES = bilingual(
+    {
+        "external_ref": "eq-0042-01",
+        "supplier_id": "plt_0123456789abcdef",
+        "name": "干法电极辊压机",
+        "model": "DR-600",
+        "specs": ["辊宽600 mm", "线压力≤3 t/cm"],
+        "availability": "工作日可预约，提前3天",
+    },
+    {
+        "external_ref": "eq-0107-01",
+        "supplier_id": "mfr_0123456789abcdef",
+        "name": "Coordinate measuring machine",
+        "model": "Global S 9.15.8",
+        "specs": ["900 × 1500 × 800 mm", "MPE 1.5 µm"],
+        "availability": "Weekdays, book a week ahead",
+        "sharing_url": "https://example.org/instruments/cmm-0107",
+    },
+    what="a piece of equipment of an existing supplier",
+)
+EQUIPMENT_UPDATE_EXAMPLES = bilingual(
+    {"availability": "周末也可预约"},
+    {"availability": "Weekends too, on request", "sharing_url": None},
+    what="change some fields",
+)
+SOLUTION_CREATE_EXAMPLES = bilingual(
+    {
+        "external_ref": "sol-0042-01",
+        "platform_id": "plt_0123456789abcdef",
+        "title": "固态电池电芯中试打样",
+        "description": "从材料评估到10Ah软包电芯试制与安全测试的一站式方案。",
+        "industry_chains": ["新能源"],
+        "tags": ["固态电池"],
+        "stages": ["中试"],
+        "typical_duration_days": 45,
+        "price_min_cny": 80000,
+        "price_max_cny": 200000,
+    },
+    {
+        "external_ref": "sol-0107-01",
+        "platform_id": "plt_0123456789abcdef",
+        "title": "Mould trial and first-article inspection",
+        "description": "Three mould trials with a CMM report for each.",
+        "industry_chains": ["High-end Equipment Manufacturing"],
+        "stages": ["中试"],
+        "typical_duration_days": 14,
+    },
+    what="a solution of an existing platform",
+)
+SOLUTION_UPDATE_EXAMPLES = bilingual(
+    {"description": "新增失效分析报告，周期缩短。", "typical_duration_days": 30},
+    {
+        "description": "Now with a full PPAP package.",
+        "price_min_cny": 50000,
+        "price_max_cny": None,
+    },
+    what="change some fields",
+)
+IMPORT_EXAMPLES = bilingual(
+    {"platforms": [_PLATFORM_ZH], "manufacturers": [], "demands": []},
+    {"platforms": [_PLATFORM_EN], "manufacturers": []},
+    what="upsert by external_ref",
+)
+API_KEY_CREATE_EXAMPLES = bilingual(
+    {
+        "label": "市级企业综合服务平台 生产环境",
+        "scopes": ["catalog:read", "match:read"],
+        "consumer": "市级企业综合服务平台",
+        "rate_limit_per_minute": 600,
+    },
+    {
+        "label": "Integrator sandbox",
+        "scopes": ["catalog:read", "catalog:write"],
+        "expires_at": "2030-01-01T00:00:00Z",
+    },
+    what="a key with scopes",
+)

@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 import orjson
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Mount
@@ -58,11 +59,23 @@ from services.shared.settings import load_settings
 
 API_KEY_HEADER = "x-api-key"
 API_KEY_HEADER_BYTES = API_KEY_HEADER.encode()
-PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _SPEC_TTL_SECONDS = 30.0
 # What a browser on an allowed origin may send and read (CORS).
 CORS_ALLOW_HEADERS = ["X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-ID", "traceparent"]
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "Location"]
+DESCRIPTION = """\
+Matches pilot-test demands (中试需求) with pilot-test platforms (中试平台) and contract
+manufacturers (中试代工厂).
+
+- Every `/v1` operation needs an API key in the `X-API-Key` header, with the scope the operation
+  names (`x-required-scope`, and in its security requirement); see the `ApiKeyAuth` scheme.
+- Every error is an RFC 9457 problem (`application/problem+json`): `type`, `title`, `status`,
+  `detail`, and for validation errors `errors`, every field at fault.
+- Every response carries `X-Request-ID` (echoed when the caller sends one).
+- Every write answers with `version`, the catalog's change sequence number after it; pass it as
+  `min_version` to a matching operation to read your own writes.
+"""
+TAGS = [{"name": "health", "description": "Liveness and readiness; no API key needed."}]
 
 
 def create_app(
@@ -124,10 +137,12 @@ def create_app(
     app = FastAPI(
         title="pilotmatch",
         version=__version__,
-        description="Matches pilot-test demands (中试需求) with pilot-test platforms (中试平台) "
-        "and contract manufacturers (中试代工厂). Every /v1 endpoint needs an `X-API-Key`.",
+        description=DESCRIPTION,
         lifespan=lifespan,
+        # The gateway serves the merged document (and the docs pages) itself, below.
         openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     spec_cache: dict[str, Any] = {}
@@ -154,9 +169,28 @@ def create_app(
             }
         except (UpstreamError, ValueError):
             return problem_response(503, "An upstream service is unavailable; try again shortly.")
-        document = public_openapi(app, upstream_specs)
+        try:
+            document = public_openapi(app, upstream_specs)
+        except ValueError:
+            # The services disagree (e.g. mid-deploy): no document rather than a wrong one.
+            return problem_response(503, "The services' API documents do not fit together yet.")
         spec_cache["doc"] = (time.monotonic(), document)
         return JSONResponse(document)
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=request.scope.get("root_path", "") + "/openapi.json",
+            title=f"{app.title} — API docs",
+            swagger_ui_parameters={"persistAuthorization": True},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=request.scope.get("root_path", "") + "/openapi.json",
+            title=f"{app.title} — API reference",
+        )
 
     def quota_for(principal: Principal) -> Quota:
         rate = principal.rate_limit_per_minute or settings.rate_limit_per_minute
@@ -222,13 +256,9 @@ def create_app(
 
 async def _admit(scope: Scope, authenticator: Authenticator) -> Principal | Response:
     """The caller, or the answer for a request the gateway will not forward."""
+    # Every method is forwarded: only the service that owns a path knows which methods it allows,
+    # so it answers 405 with the right `Allow`.
     method: str = scope["method"]
-    if method not in PROXIED_METHODS:
-        return problem_response(
-            405,
-            f"Method {method} is not allowed here.",
-            headers={"Allow": ", ".join(sorted(PROXIED_METHODS))},
-        )
     supplied = next((v for k, v in scope["headers"] if k == API_KEY_HEADER_BYTES), None)
     if not supplied:
         return problem_response(
@@ -299,9 +329,13 @@ def _catalog_verifier(catalog: Upstream) -> Callable[[str], Awaitable[Verificati
 def public_openapi(app: FastAPI, upstream_specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The one published document: the gateway's own routes plus every public upstream path."""
     base = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=TAGS,
     )
-    return merge_openapi(base, upstream_specs)
+    return merge_openapi(base, upstream_specs, scope_for=required_scope)
 
 
 async def _probe(upstream: Upstream) -> str | None:

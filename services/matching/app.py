@@ -18,9 +18,19 @@ from services.matching.service import MatchingService
 from services.matching.settings import MatchingSettings
 from services.shared.health import health_router
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.shared.openapi import install_openapi
 from services.shared.problems import install_problem_handlers
 from services.shared.settings import load_settings
 from services.shared.taxonomy import load_taxonomy
+
+TAGS = [
+    {
+        "name": "matching",
+        "description": "Ranked platforms and manufacturers for a demand, each with an "
+        "explanation in data; suppliers similar to a supplier; the index's state.",
+    },
+    {"name": "health", "description": "Liveness and readiness; no API key needed."},
+]
 
 
 def create_app(
@@ -38,14 +48,18 @@ def create_app(
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, connect=2.0), transport=transport
         ) as client:
+            catalog = CatalogClient(settings.catalog_url, client)
             syncer = IndexSyncer(
-                CatalogClient(settings.catalog_url, client),
+                catalog,
                 build,
                 poll_interval=settings.poll_interval_seconds,
                 rebuild_after_changes=settings.rebuild_after_changes,
             )
             app.state.matching = MatchingService(
-                syncer, taxonomy, min_version_timeout=settings.min_version_timeout_seconds
+                syncer,
+                taxonomy,
+                min_version_timeout=settings.min_version_timeout_seconds,
+                catalog_version=catalog.current_version,
             )
             task = asyncio.create_task(syncer.run(), name="index-sync")
             try:
@@ -74,6 +88,7 @@ def create_app(
     app.include_router(health_router("matching", readiness))
     app.include_router(matching_router())
     install_problem_handlers(app)
+    install_openapi(app, TAGS)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=lambda _path: 1_048_576)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -43,3 +43,7 @@ class CatalogClient:
         if response.status_code != 200:
             raise CatalogUnavailable(f"catalog answered {response.status_code}")
         return CatalogChangePage.model_validate_json(response.content)
+
+    async def current_version(self) -> int:
+        """The catalog's version now (one short read of the change log)."""
+        return (await self.changes(after=0, limit=1)).current_version

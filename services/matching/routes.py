@@ -5,9 +5,10 @@ No ``from __future__ import annotations``: FastAPI reads these annotations at ru
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from services.matching.schemas import (
+    MATCH_DEMAND_EXAMPLES,
     IndexStatus,
     MatchDemand,
     MatchParams,
@@ -27,7 +28,21 @@ def get_service(request: Request) -> MatchingService:
 
 
 Service = Annotated[MatchingService, Depends(get_service)]
-ERRORS = problem_responses(400, 401, 403, 404, 422, 500, 503)
+# What the matching service itself answers; the gateway's document adds 401, 403, 429, 502, 504.
+_NOT_CAUGHT_UP = problem_responses(
+    503,
+    s503="The index has not reached `min_version` within 5 s, or is still being built; retry "
+    "after `Retry-After` seconds.",
+)
+_AHEAD = (
+    "Validation failed, or `min_version` is ahead of the catalog's version; `errors` lists "
+    "every field at fault."
+)
+STORED_ERRORS = {**problem_responses(404, 422, 500, s422=_AHEAD), **_NOT_CAUGHT_UP}
+AD_HOC_ERRORS = {
+    **problem_responses(400, 422, 500, s400="The request body is not valid JSON.", s422=_AHEAD),
+    **_NOT_CAUGHT_UP,
+}
 
 
 def _mark_stale(response: Response, stale: bool) -> None:
@@ -43,7 +58,7 @@ def matching_router() -> APIRouter:
         response_model=MatchResponse,
         operation_id="matchDemand",
         summary="Rank platforms and manufacturers for a stored demand",
-        responses=ERRORS,
+        responses=STORED_ERRORS,
     )
     async def demand_matches(
         demand_id: str,
@@ -62,10 +77,10 @@ def matching_router() -> APIRouter:
         response_model=MatchResponse,
         operation_id="matchAdHoc",
         summary="Rank suppliers for a demand given in the body (not stored)",
-        responses=ERRORS,
+        responses=AD_HOC_ERRORS,
     )
     async def match(
-        body: MatchDemand,
+        body: Annotated[MatchDemand, Body(openapi_examples=MATCH_DEMAND_EXAMPLES)],
         params: Annotated[MatchParams, Query()],
         service: Service,
         response: Response,
@@ -86,7 +101,7 @@ def matching_router() -> APIRouter:
             response_model=SimilarResponse,
             operation_id=operation,
             summary=f"Suppliers like this {kind}",
-            responses=ERRORS,
+            responses=STORED_ERRORS,
         )
 
     @router.get(
@@ -94,7 +109,7 @@ def matching_router() -> APIRouter:
         response_model=IndexStatus,
         operation_id="getIndexStatus",
         summary="Status of the matching index: version, lag, counts, last build",
-        responses=problem_responses(401, 403, 500),
+        responses=problem_responses(500),
     )
     async def index_status(service: Service) -> IndexStatus:
         return service.status()

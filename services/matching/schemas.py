@@ -7,9 +7,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from typing_extensions import TypeAliasType
 
-Kind = Literal["platform", "manufacturer", "all"]
-Stage = Literal["概念验证", "小试", "中试", "小批量试产"]
+# Named, as in the catalog's schemas: one enum each for client generators.
+MatchKind = TypeAliasType("MatchKind", Literal["platform", "manufacturer", "all"])
+Stage = TypeAliasType("Stage", Literal["概念验证", "小试", "中试", "小批量试产"])
+SupplierKind = TypeAliasType("SupplierKind", Literal["platform", "manufacturer"])
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
 
@@ -33,28 +36,8 @@ Text = Annotated[
 class MatchDemand(BaseModel):
     """A demand to match without storing it; the fields of a `POST /v1/demands` body."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "title": "固态电池电芯中试放大",
-                    "description": "硫化物固态电解质已完成小试，需要中试线试制10Ah软包电芯并做安全测试。",
-                    "industry_chains": ["New Energy"],
-                    "tags": ["固态电池"],
-                    "stage": "中试",
-                    "district": "松山湖",
-                    "needs_voucher": True,
-                },
-                {
-                    "title": "Small-batch PCBA for a wearable sensor",
-                    "description": "SMT assembly of 500 boards with functional test; ISO 9001 required.",
-                    "stage": "小批量试产",
-                    "required_certifications": ["ISO 9001"],
-                },
-            ]
-        },
-    )
+    # Strict, as the catalog's bodies: `true`, not `0`, for a boolean.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     external_ref: Label | None = None
     title: Label
@@ -69,12 +52,41 @@ class MatchDemand(BaseModel):
     )
 
 
+MATCH_DEMAND_EXAMPLES: dict[str, dict[str, Any]] = {
+    "zh": {
+        "summary": "中文示例: 固态电池电芯中试",
+        "value": {
+            "title": "固态电池电芯中试放大",
+            "description": "硫化物固态电解质已完成小试，需要中试线试制10Ah软包电芯并做安全测试。",
+            "industry_chains": ["New Energy"],
+            "tags": ["固态电池"],
+            "stage": "中试",
+            "district": "松山湖",
+            "needs_voucher": True,
+        },
+    },
+    "en": {
+        "summary": "English example: small-batch PCBA",
+        "value": {
+            "title": "Small-batch PCBA for a wearable sensor",
+            "description": "SMT assembly of 500 boards with functional test; ISO 9001 required.",
+            "stage": "小批量试产",
+            "required_certifications": ["ISO 9001"],
+        },
+    },
+}
+
+
+# Catalog versions are 64-bit integers.
+Version = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
 class MatchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Kind = Field(default="all", description="Which suppliers to rank.")
+    kind: MatchKind = Field(default="all", description="Which suppliers to rank.")
     limit: Annotated[int, Field(ge=1, le=100)] = Field(default=10, description="Results (1–100).")
-    min_version: Annotated[int, Field(ge=0)] | None = Field(
+    min_version: Version | None = Field(
         default=None,
         description="Wait (up to 5 s) until the index includes this catalog version, so a "
         "caller reads its own writes. Use the `version` of a write response.",
@@ -85,12 +97,12 @@ class SimilarParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: Annotated[int, Field(ge=1, le=100)] = 10
-    min_version: Annotated[int, Field(ge=0)] | None = None
+    min_version: Version | None = None
 
 
 class MatchResult(BaseModel):
     rank: int = Field(description="1 is the best match.")
-    kind: Literal["platform", "manufacturer"]
+    kind: SupplierKind
     supplier_id: str
     name: str
     score: float = Field(description="Final score in [0, 1]; see `explanation` for its parts.")

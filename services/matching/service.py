@@ -3,36 +3,49 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.matching.catalog_client import CatalogUnavailable
 from services.matching.index import IndexSnapshot, IndexSyncer, demand_query
 from services.matching.ranking import DemandQuery, Match
 from services.matching.schemas import (
     IndexStatus,
-    Kind,
     MatchDemand,
+    MatchKind,
     MatchResponse,
     MatchResult,
     SimilarResponse,
     SupplierCounts,
 )
-from services.shared.errors import NotFoundError, UnavailableError
+from services.shared.errors import (
+    FieldIssue,
+    InvalidInputError,
+    NotFoundError,
+    UnavailableError,
+)
 from services.shared.taxonomy import Taxonomy
 
 RunInThread = Callable[..., Any]
+CatalogVersion = Callable[[], Awaitable[int]]
+"""Asks the catalog for its version now; raises CatalogUnavailable."""
 
 
 class MatchingService:
     def __init__(
-        self, syncer: IndexSyncer, taxonomy: Taxonomy, min_version_timeout: float = 5.0
+        self,
+        syncer: IndexSyncer,
+        taxonomy: Taxonomy,
+        min_version_timeout: float = 5.0,
+        catalog_version: CatalogVersion | None = None,
     ) -> None:
         self.syncer = syncer
         self.taxonomy = taxonomy
         self.min_version_timeout = min_version_timeout
+        self.catalog_version = catalog_version
 
     async def matches_for_demand(
-        self, demand_id: str, kind: Kind, limit: int, min_version: int | None
+        self, demand_id: str, kind: MatchKind, limit: int, min_version: int | None
     ) -> MatchResponse:
         snapshot = await self._snapshot(min_version)
         demand = snapshot.demands.get(demand_id)
@@ -45,7 +58,7 @@ class MatchingService:
         return self._response(demand_id, snapshot, matches)
 
     async def match(
-        self, body: MatchDemand, kind: Kind, limit: int, min_version: int | None
+        self, body: MatchDemand, kind: MatchKind, limit: int, min_version: int | None
     ) -> MatchResponse:
         snapshot = await self._snapshot(min_version)
         demand = self.resolve_demand(body)
@@ -104,6 +117,8 @@ class MatchingService:
         )
 
     async def _snapshot(self, min_version: int | None) -> IndexSnapshot:
+        if min_version is not None:
+            await self._refuse_unknown_version(min_version)
         if min_version is not None and not await self.syncer.wait_for(
             min_version, self.min_version_timeout
         ):
@@ -116,6 +131,33 @@ class MatchingService:
         if snapshot is None:
             raise UnavailableError("The matching index is still being built.", retry_after=1)
         return snapshot
+
+    async def _refuse_unknown_version(self, min_version: int) -> None:
+        """A version the catalog has not reached is the caller's mistake, not a wait.
+
+        Versions come from write responses, so a version a caller may name always exists in the
+        catalog by the time it asks. Only when the syncer has not seen it yet is the catalog
+        asked (the read-your-own-write case, before the next poll); if it is not there either,
+        waiting cannot help and retrying would not either.
+        """
+        if self.catalog_version is None or min_version <= self.syncer.status.catalog_version:
+            return
+        try:
+            current = await self.catalog_version()
+        except CatalogUnavailable:
+            return  # cannot tell: wait for the index as usual
+        if min_version > current:
+            raise InvalidInputError(
+                f"min_version {min_version} is ahead of the catalog, which is at version "
+                f"{current}; pass the `version` of a write response.",
+                [
+                    FieldIssue(
+                        ("query", "min_version"),
+                        f"must not exceed the catalog's version ({current})",
+                        "version_ahead_of_catalog",
+                    )
+                ],
+            )
 
     def _response(
         self, demand_id: str | None, snapshot: IndexSnapshot, matches: list[Match]

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from services.shared.errors import (
     BadRequestError,
@@ -30,6 +31,7 @@ from services.shared.request_context import current_request_id
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 PROBLEM_BASE = "https://pilotmatch.dev/problems/"
 
 DEFAULT_STATUS_BY_ERROR: dict[type[DomainError], int] = {
@@ -163,6 +165,18 @@ def _validation_issues(exc: RequestValidationError) -> tuple[int, str, list[Fiel
     return 422, f"{count} field{'s are' if count != 1 else ' is'} invalid.", issues
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app accepts on the request's path (asked of the router)."""
+    return [
+        method
+        for method in _METHOD_ORDER
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
 def install_problem_handlers(
     app: FastAPI, status_by_error: dict[type[DomainError], int] | None = None
 ) -> None:
@@ -187,8 +201,13 @@ def install_problem_handlers(
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No route for {request.method} {request.url.path}."
-        headers = dict(exc.headers) if exc.headers else None
-        return problem_response(exc.status_code, detail, headers=headers)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path only; RFC 9110 wants
+            # every method the resource supports.
+            headers["Allow"] = ", ".join(allowed_methods(request))
+            detail = f"{request.method} is not allowed on {request.url.path}."
+        return problem_response(exc.status_code, detail, headers=headers or None)
 
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
@@ -196,16 +215,35 @@ def install_problem_handlers(
     # Unexpected exceptions are answered by RequestContextMiddleware, which keeps the request ID.
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {
-        "model": Problem,
-        "description": _TITLES[status],
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-    for status in (400, 401, 403, 404, 409, 413, 422, 429, 500, 503)
+_DESCRIPTIONS = {
+    400: "The request cannot be understood: malformed JSON, or a cursor this service did not "
+    "issue.",
+    401: "Missing, unknown, revoked or expired API key.",
+    403: "The API key lacks the scope this operation needs.",
+    404: "No such resource.",
+    409: "The write conflicts with an existing resource (e.g. a duplicate `external_ref`).",
+    413: "The request body is too large for this endpoint.",
+    422: "Validation failed; `errors` lists every field at fault.",
+    429: "Rate limit exhausted; retry after `Retry-After` seconds.",
+    500: "Unexpected error, logged with the request ID; never carries a stack trace.",
+    503: "Temporarily unavailable; retry after `Retry-After` seconds when it is given.",
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for the given error statuses."""
-    return {s: PROBLEM_RESPONSES[s] for s in statuses}
+def problem_content() -> dict[str, Any]:
+    """The ``content`` of every error answer: a ``Problem`` as ``application/problem+json``."""
+    return {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def problem_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error statuses.
+
+    ``descriptions`` overrides the default wording per status, keyed ``s404="…"``.
+    """
+    return {
+        status: {
+            "description": descriptions.get(f"s{status}", _DESCRIPTIONS[status]),
+            "content": problem_content(),
+        }
+        for status in statuses
+    }

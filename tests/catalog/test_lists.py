@@ -46,10 +46,11 @@ def test_limit_outside_range_is_422(client: TestClient) -> None:
         assert response.json()["errors"][0]["field"] == "query.limit"
 
 
-def test_garbage_cursor_is_400(client: TestClient) -> None:
+def test_garbage_cursor_is_422_naming_the_field(client: TestClient) -> None:
     for cursor in ("garbage", "Yzox", "-1", "YzE6LTU"):
         response = client.get(f"/v1/platforms?cursor={cursor}")
-        assert response.status_code == 400, cursor
+        assert response.status_code == 422, cursor
+        assert [e["field"] for e in response.json()["errors"]] == ["query.cursor"]
         assert response.headers["content-type"] == "application/problem+json"
 
 
