@@ -72,6 +72,7 @@ def in_process_stack(
     gateway, catalog, matching = build_stack(database_url, min_version_timeout, **gateway_settings)
     with ExitStack() as stack:
         client = stack.enter_context(TestClient(gateway))
+        client.app_state = {}  # type: ignore[attr-defined]
         # All three apps must share one event loop, as they would each in their own process:
         # the matching syncer and the requests that wait on it meet on an asyncio.Condition.
         # So the upstreams' lifespans run in the gateway client's loop (its portal).
@@ -81,6 +82,7 @@ def in_process_stack(
                 client.portal.wrap_async_context_manager(app.router.lifespan_context(app))
             )
         client.headers["X-API-Key"] = ADMIN_KEY
+        client.app_state.update(catalog=catalog, matching=matching)  # type: ignore[attr-defined]
         yield client
 
 
@@ -135,3 +137,16 @@ def serving(app: ASGIApp, startup_timeout: float = 30.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def call_upstream(client: TestClient, name: str, method: str, path: str) -> httpx.Response:
+    """A request straight to the catalog or matching app of the stack (no gateway, no key)."""
+    app = client.app_state[name]  # type: ignore[attr-defined]
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://upstream") as http:
+            return await http.request(method, path)
+
+    assert client.portal is not None
+    return client.portal.call(call)

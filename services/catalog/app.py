@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.pool import QueuePool
 
 from services import __version__
 from services.catalog import migrate
@@ -14,6 +15,7 @@ from services.catalog.db import Database
 from services.catalog.routes import catalog_router, internal_router
 from services.catalog.settings import CatalogSettings
 from services.shared.health import health_router
+from services.shared.metrics import ServiceMetrics
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.shared.openapi import install_openapi
 from services.shared.problems import install_problem_handlers
@@ -74,11 +76,25 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    metrics = ServiceMetrics("catalog")
+    app.state.metrics = metrics
+
+    def pool_use() -> list[tuple[tuple[str], float]]:
+        db: Database | None = getattr(app.state, "db", None)
+        pool = db.engine.pool if db is not None else None
+        if not isinstance(pool, QueuePool):
+            return []
+        return [(("checked_out",), float(pool.checkedout())), (("idle",), float(pool.checkedin()))]
+
+    metrics.gauge_callback(
+        "pilotmatch_db_pool_connections", "Database connections by state.", ["state"], pool_use
+    )
 
     async def readiness() -> str | None:
         return await asyncio.to_thread(_database_ready, app)
 
     app.include_router(health_router("catalog", readiness))
+    app.include_router(metrics.router())
     app.include_router(catalog_router())
     app.include_router(internal_router())
     install_problem_handlers(app)
@@ -88,7 +104,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         return settings.max_import_body_bytes if path == IMPORT_PATH else settings.max_body_bytes
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 
 

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import Counter
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Mount
@@ -45,13 +46,15 @@ from services.gateway.rate_limit import MemoryRateLimiter, Quota, RateLimiter, R
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import (
     CONSUMER_HEADER,
+    ProxiedResponse,
     RouteTimeouts,
     Upstream,
     fetch,
     forward,
     upstream_for,
 )
-from services.shared.health import health_router
+from services.shared.health import Degraded, health_router
+from services.shared.metrics import ServiceMetrics
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.shared.openapi import merge_openapi
 from services.shared.problems import install_problem_handlers, problem_response
@@ -145,17 +148,38 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    metrics = ServiceMetrics("gateway")
+    app.state.metrics = metrics
+    rejections = Counter(
+        "pilotmatch_rate_limit_rejections",
+        "Requests refused with 429, by consumer.",
+        ["consumer"],
+        registry=metrics.registry,
+    )
+    upstream_errors = Counter(
+        "pilotmatch_upstream_errors",
+        "Answers the gateway made itself because an upstream failed, by upstream and status.",
+        ["upstream", "status"],
+        registry=metrics.registry,
+    )
     spec_cache: dict[str, Any] = {}
 
-    async def readiness() -> str | None:
+    async def readiness() -> str | Degraded | None:
+        # Ready while any upstream answers: with the catalog down the gateway still serves
+        # matches from the last index, so taking it out of rotation would only cost answers.
         upstreams: dict[str, Upstream] = app.state.upstreams
         results = await asyncio.gather(
             *(_probe(u) for u in upstreams.values()), return_exceptions=False
         )
         problems = [r for r in results if r]
-        return "; ".join(problems) or None
+        if not problems:
+            return None
+        if len(problems) < len(results):
+            return Degraded("; ".join(problems))
+        return "; ".join(problems)
 
     app.include_router(health_router("gateway", readiness))
+    app.include_router(metrics.router())
     install_problem_handlers(app)
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -214,6 +238,7 @@ def create_app(
                 (k.lower().encode(), v.encode()) for k, v in decision.headers().items()
             ]
             if not decision.allowed:
+                rejections.labels(principal.consumer_id).inc()
                 refusal = problem_response(
                     429,
                     f"Rate limit of {decision.limit} requests in a burst exceeded; "
@@ -231,6 +256,8 @@ def create_app(
             route_timeouts.for_path(path),
             extra_headers=[(CONSUMER_HEADER, principal.consumer_id)],
         )
+        if not isinstance(response, ProxiedResponse) and response.status_code in (502, 503, 504):
+            upstream_errors.labels(upstream.name, str(response.status_code)).inc()
         response.raw_headers.extend(limit_headers)
         await response(scope, receive, send)
 
@@ -250,7 +277,7 @@ def create_app(
             allow_credentials=False,
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 
 

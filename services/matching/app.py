@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import Histogram
 
 from services import __version__
 from services.matching.catalog_client import CatalogClient
@@ -17,6 +18,7 @@ from services.matching.routes import matching_router
 from services.matching.service import MatchingService
 from services.matching.settings import MatchingSettings
 from services.shared.health import health_router
+from services.shared.metrics import LATENCY_BUCKETS, ServiceMetrics
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.shared.openapi import install_openapi
 from services.shared.problems import install_problem_handlers
@@ -60,6 +62,7 @@ def create_app(
                 taxonomy,
                 min_version_timeout=settings.min_version_timeout_seconds,
                 catalog_version=catalog.current_version,
+                on_rank=rank_seconds.observe,
             )
             task = asyncio.create_task(syncer.run(), name="index-sync")
             try:
@@ -78,6 +81,34 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    metrics = ServiceMetrics("matching")
+    rank_seconds = Histogram(
+        "pilotmatch_rank_seconds",
+        "Time to rank suppliers for one demand (in the index, without HTTP).",
+        buckets=LATENCY_BUCKETS,
+        registry=metrics.registry,
+    )
+
+    def index_state() -> list[tuple[tuple[str], float]]:
+        service: MatchingService | None = getattr(app.state, "matching", None)
+        if service is None:
+            return []
+        status = service.status()
+        return [
+            (("platforms",), float(status.suppliers.platform)),
+            (("manufacturers",), float(status.suppliers.manufacturer)),
+            (("demands",), float(status.demands)),
+            (("version",), float(status.version)),
+            (("lag",), float(status.lag)),
+        ]
+
+    metrics.gauge_callback(
+        "pilotmatch_index",
+        "The matching index: suppliers and demands held, catalog version included, and lag "
+        "(catalog versions not yet included).",
+        ["measure"],
+        index_state,
+    )
 
     async def readiness() -> str | None:
         service: MatchingService | None = getattr(app.state, "matching", None)
@@ -86,9 +117,10 @@ def create_app(
         return None
 
     app.include_router(health_router("matching", readiness))
+    app.include_router(metrics.router())
     app.include_router(matching_router())
     install_problem_handlers(app)
     install_openapi(app, TAGS)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=lambda _path: 1_048_576)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

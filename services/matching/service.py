@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,11 +39,13 @@ class MatchingService:
         taxonomy: Taxonomy,
         min_version_timeout: float = 5.0,
         catalog_version: CatalogVersion | None = None,
+        on_rank: Callable[[float], None] | None = None,
     ) -> None:
         self.syncer = syncer
         self.taxonomy = taxonomy
         self.min_version_timeout = min_version_timeout
         self.catalog_version = catalog_version
+        self.on_rank = on_rank
 
     async def matches_for_demand(
         self, demand_id: str, kind: MatchKind, limit: int, min_version: int | None
@@ -54,7 +57,7 @@ class MatchingService:
                 f"Demand '{demand_id}' does not exist (or is newer than the index: pass "
                 "min_version with the version of the write that created it)."
             )
-        matches = await asyncio.to_thread(snapshot.index.rank, demand, kind, limit)
+        matches = await asyncio.to_thread(self._rank, snapshot, demand, kind, limit)
         return self._response(demand_id, snapshot, matches)
 
     async def match(
@@ -62,7 +65,7 @@ class MatchingService:
     ) -> MatchResponse:
         snapshot = await self._snapshot(min_version)
         demand = self.resolve_demand(body)
-        matches = await asyncio.to_thread(snapshot.index.rank, demand, kind, limit)
+        matches = await asyncio.to_thread(self._rank, snapshot, demand, kind, limit)
         return self._response(None, snapshot, matches)
 
     async def similar(
@@ -79,6 +82,15 @@ class MatchingService:
             index_stale=not self.syncer.status.catalog_reachable,
             results=_results(matches),
         )
+
+    def _rank(
+        self, snapshot: IndexSnapshot, demand: DemandQuery, kind: MatchKind, limit: int
+    ) -> list[Match]:
+        started = time.perf_counter()
+        matches = snapshot.index.rank(demand, kind, limit)
+        if self.on_rank is not None:
+            self.on_rank(time.perf_counter() - started)
+        return matches
 
     def resolve_demand(self, body: MatchDemand) -> DemandQuery:
         """Canonical chains as the catalog would store them; unknown labels become tags."""

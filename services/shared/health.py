@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-ReadinessCheck = Callable[[], Awaitable[str | None]]
-"""Returns ``None`` when ready, or a short reason why not."""
+ReadinessCheck = Callable[[], Awaitable["str | Degraded | None"]]
+"""Returns ``None`` when ready, ``Degraded(reason)`` when ready with a remark, or a short reason
+why not ready."""
+
+
+@dataclass(frozen=True)
+class Degraded:
+    """Ready to serve, but part of the service's world is missing (e.g. one upstream down)."""
+
+    reason: str
 
 
 class HealthStatus(BaseModel):
@@ -41,6 +50,8 @@ def health_router(service: str, readiness: ReadinessCheck) -> APIRouter:
         reason = await readiness()
         if reason is None:
             return HealthStatus(status="ready", service=service)
+        if isinstance(reason, Degraded):
+            return HealthStatus(status="degraded", service=service, reason=reason.reason)
         body = HealthStatus(status="unavailable", service=service, reason=reason)
         return JSONResponse(body.model_dump(), status_code=503)
 

@@ -176,8 +176,20 @@ def test_health_needs_no_key_and_readiness_follows_upstreams() -> None:
     with gateway(handler) as client:
         assert client.get("/healthz").status_code == 200
         response = client.get("/readyz")
-        assert response.status_code == 503
+        # Still ready: the catalog's routes can be served; the body names what is missing.
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
         assert response.json()["reason"] == "matching not ready"
+
+
+def test_readiness_fails_when_no_upstream_answers() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with gateway(handler) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["reason"] == "catalog unreachable; matching unreachable"
 
 
 def test_body_over_gateway_limit_is_413(seen: list[httpx.Request]) -> None:
