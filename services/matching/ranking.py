@@ -32,18 +32,30 @@ A supplier's score is (every weight lives in ``RankingWeights``)::
   units (applied in order, so the effects add up: ``score = base + sum(effects)``).
 
 Ties are broken by supplier id; the same input gives the same output.
+
+**Updates** (``with_changes``) are copy-on-write and cost about the number of changes: the
+index is a main segment (the last full build, never modified; removed or replaced rows are
+masked out) and a small delta segment holding the suppliers added or replaced since, both
+ranked together. New terms, tags, certifications and districts join the new snapshot's
+vocabularies (a new term's idf by the same smooth-idf formula); a full build merges the
+segments and refits every idf.
+
+**Speed**: only the postings of the query's terms are read; the parts of the score are
+computed in full only for the suppliers whose upper bound can still reach the top (see
+``MatchIndex._search``), and a large catalog's text is analysed in two processes.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 import unicodedata
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -300,6 +312,83 @@ class _Postings:
     terms: array[int] = field(default_factory=lambda: array("i"))
 
 
+class _Vocabulary:
+    """Term -> column id. A snapshot's vocabulary is never changed once it serves: ``grown``
+    gives a copy that shares the (large) base mapping and copies only the few terms added
+    since the last full build, so that ``with_changes`` stays cheap."""
+
+    __slots__ = ("_base", "_base_terms", "_extra", "_extra_terms", "_shared")
+
+    def __init__(self) -> None:
+        self._base: dict[str, int] = {}
+        self._base_terms: list[str] = []
+        self._extra: dict[str, int] = {}
+        self._extra_terms: list[str] = []
+        self._shared = False  # the base belongs to an older snapshot too
+
+    def get(self, term: str) -> int | None:
+        j = self._base.get(term)
+        return self._extra.get(term) if j is None else j
+
+    def add(self, term: str) -> int:
+        """Add a term (only on a vocabulary no snapshot serves yet)."""
+        j = len(self)
+        if self._shared:
+            self._extra[term] = j
+            self._extra_terms.append(term)
+        else:
+            self._base[term] = j
+            self._base_terms.append(term)
+        return j
+
+    def term(self, j: int) -> str:
+        n = len(self._base_terms)
+        return self._base_terms[j] if j < n else self._extra_terms[j - n]
+
+    def grown(self) -> _Vocabulary:
+        """A copy to add terms to; this one is left as it is."""
+        new = _Vocabulary()
+        new._base, new._base_terms = self._base, self._base_terms
+        new._extra, new._extra_terms = dict(self._extra), list(self._extra_terms)
+        new._shared = True
+        return new
+
+    def __len__(self) -> int:
+        return len(self._base_terms) + len(self._extra_terms)
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """Rows of the index: the main segment of the last full build, or the delta segment of
+    the suppliers added or replaced since (small, rebuilt by each ``with_changes``)."""
+
+    docs: tuple[SupplierDoc, ...]
+    X: sp.csr_matrix  # docs x terms, l2-normalised tf-idf
+    Xc: sp.csc_matrix  # the same, by column: the inverted index
+    T: sp.csc_matrix  # docs x tags (binary)
+    C: sp.csc_matrix  # docs x certifications (binary)
+
+    @classmethod
+    def of(cls, docs: tuple[SupplierDoc, ...], X: sp.csr_matrix, T: Any, C: Any) -> _Segment:
+        X = sp.csr_matrix(X)
+        X.sort_indices()
+        Xc = sp.csc_matrix(X)
+        Xc.sort_indices()  # pruning binary-searches the postings
+        return cls(docs, X, Xc, sp.csc_matrix(T), sp.csc_matrix(C))
+
+    def column(self, matrix: sp.csc_matrix, j: int) -> IntArray:
+        """Rows holding column ``j`` (none when ``j`` is newer than the matrix)."""
+        if j >= matrix.shape[1]:
+            return _NO_ROWS
+        return matrix.indices[matrix.indptr[j] : matrix.indptr[j + 1]]
+
+
+_NO_ROWS: IntArray = np.zeros(0, dtype=np.int32)
+
+SHORTLIST = 64
+"""Candidates scored in full before the others are bounded (plus four per result asked)."""
+
+
 # --------------------------------------------------------------------------- the index
 
 
@@ -326,31 +415,35 @@ class MatchIndex:
         self.weights: RankingWeights
         self.taxonomy: Taxonomy
         self._analyzer: Analyzer
-        self._vocabulary: dict[str, int]
-        self._terms: list[str]
+        self._vocabulary: _Vocabulary
         self._term_factor: FloatArray
         self._idf: FloatArray
-        self._docs: tuple[SupplierDoc, ...]
-        self._position: dict[str, int]
-        self._X: sp.csr_matrix  # docs x terms, l2-normalised tf-idf
-        self._Xc: sp.csc_matrix  # the same, by column: the inverted index
-        self._chain_profile: FloatArray  # docs x chains: best relatedness to each chain
-        self._tag_vocabulary: dict[str, int]
-        self._tag_keys: list[str]
-        self._T: sp.csc_matrix  # docs x tags (binary)
-        self._certs: dict[str, int]
-        self._C: sp.csc_matrix  # docs x certifications (binary)
+        # Rows: the main segment (the last full build; rows deleted or replaced since are
+        # masked out by ``_alive``), then the delta segment (rows added since). Row ``d`` of
+        # the index is main row ``d`` below ``_n_main``, delta row ``d - _n_main`` above.
+        self._main: _Segment
+        self._delta: _Segment
+        self._n_main: int
+        self._alive: npt.NDArray[np.bool_]  # main rows still in the catalog
+        self._size: int
+        self._position_main: dict[str, int]  # shared by every snapshot of one full build
+        self._position_delta: dict[str, int]
+        # Per row, main then delta:
+        self._chain_profile: FloatArray  # rows x chains: best relatedness to each chain
         self._kind: npt.NDArray[np.int8]  # 0 platform, 1 manufacturer
         self._vouchers: npt.NDArray[np.bool_]
-        self._stage_gap: npt.NDArray[np.int8]  # docs x stages: steps to nearest offered, -1 none
+        self._stage_gap: npt.NDArray[np.int8]  # rows x stages: steps to nearest offered, -1 none
         self._district: IntArray
-        self._districts: dict[str, int]
         self._volume_only: npt.NDArray[np.bool_]
-        self._id_rank: IntArray
+        self._tag_vocabulary: dict[str, int]
+        self._tag_keys: list[str]
+        self._certs: dict[str, int]
+        self._districts: dict[str, int]
         self._chain_finder: _TermFinder
         self._chain_terms: dict[str, tuple[int, ...]]
         self._tag_finder: _TermFinder
         self._tag_match_cache: dict[str, tuple[tuple[int, float], ...]]
+        self._tag_keys_of: dict[str, str] = {}  # tag -> its comparison key (a cache)
         self._chain_names: list[str]
         self._relatedness: FloatArray
 
@@ -362,7 +455,12 @@ class MatchIndex:
         suppliers: Sequence[SupplierDoc],
         taxonomy: Taxonomy,
         weights: RankingWeights = RankingWeights(),
+        *,
+        workers: int | None = None,
     ) -> MatchIndex:
+        """Fit an index of ``suppliers``. ``workers``: extra processes sharing the text
+        analysis of a large catalog (default: one when the machine has two cores or more;
+        0 for none)."""
         self = cls()
         self.weights = weights
         self.taxonomy = taxonomy
@@ -373,18 +471,17 @@ class MatchIndex:
             domain.extend(doc.tags)
             domain.extend(c for c in doc.capabilities if len(c) <= 8)
         self._analyzer = Analyzer(dict.fromkeys(domain))
-        self._vocabulary = {}
-        self._terms = []
+        self._vocabulary = _Vocabulary()
         self._chain_index()
         self._tag_vocabulary = {}
         self._tag_keys = []
         self._certs = {}
         self._districts = {}
         docs = self._dedupe(suppliers)
-        counts = self._term_counts(docs, grow=True)
-        self._term_factor = np.array(
-            [weights.bigram if is_bigram(t) else 1.0 for t in self._terms], dtype=np.float32
-        )
+        if workers is None:
+            workers = min(1, (os.cpu_count() or 1) - 1)
+        counts = self._term_counts(docs, workers)
+        self._term_factor = self._factor_of(0)
         counts = self._weigh_terms(counts)
         if counts.shape[0] and counts.shape[1]:
             # idf = ln((1 + n) / (1 + df)) + 1, scikit-learn's smooth idf.
@@ -392,49 +489,117 @@ class MatchIndex:
             self._idf = tfidf.idf_.astype(np.float32)
         else:
             self._idf = np.ones(counts.shape[1], dtype=np.float32)
-        self._install(docs, self._tfidf_rows(counts), self._features(docs, grow=True))
-        tag_terms = [k for k in self._tag_keys if len(k) >= 2]
-        self._tag_finder = _TermFinder(tag_terms)
+        features = self._features(docs)
+        main = _Segment.of(docs, self._tfidf_rows(counts), features["tags"], features["certs"])
+        self._main = main
+        self._n_main = len(docs)
+        self._alive = np.ones(len(docs), dtype=bool)
+        self._position_main = {d.id: i for i, d in enumerate(docs)}
+        self._delta = self._empty_segment()
+        self._position_delta = {}
+        self._set_rows(features)
+        self._size = len(docs)
+        self._tag_finder = _TermFinder(k for k in self._tag_keys if len(k) >= 2)
         self._tag_match_cache = {}
         return self
 
     def with_changes(self, upserts: Sequence[SupplierDoc], deletes: Sequence[str]) -> MatchIndex:
-        """A new index with suppliers added, replaced or removed, reusing this one's vocabulary,
-        idf, tag and certification vocabularies (terms they lack are ignored until the next
-        full build). This index is left unchanged."""
+        """A new index with suppliers added, replaced or removed; this index is left unchanged
+        (it may keep serving concurrent requests).
+
+        The main segment of the last full build is shared, its removed or replaced rows masked
+        out; the upserted suppliers join the small delta segment, so the cost follows the
+        number of changes (and the delta's size), not the catalog's. Terms, tags,
+        certifications and districts the index has not seen are added to the new index's
+        vocabularies; a new term's idf is the fitted formula, ``ln((1 + n) / (1 + df)) + 1``,
+        with n the suppliers after the change and df the upserted suppliers holding it. The
+        idf of known terms stays as fitted until the next full build."""
         upserts = self._dedupe(upserts)
         gone = set(deletes) | {d.id for d in upserts}
-        keep = [i for i, d in enumerate(self._docs) if d.id not in gone]
         new = self._clone()
-        # Vocabularies are shared read-only: the new rows only look terms up.
-        counts = self._weigh_terms(self._term_counts(upserts, grow=False))
-        X_new = self._tfidf_rows(counts)
-        old_features = self._feature_rows(keep)
-        new_features = new._features(upserts, grow=False)
-        merged = {key: _vstack(old_features[key], new_features[key]) for key in old_features}
-        X = sp.vstack([self._X[keep], X_new], format="csr")
-        docs = tuple(self._docs[i] for i in keep) + tuple(upserts)
-        new._install(docs, sp.csr_matrix(X), merged)
+        # Main rows leave by their mask.
+        dead = [i for s in gone if (i := self._position_main.get(s)) is not None]
+        alive = self._alive
+        if dead:
+            alive = alive.copy()
+            alive[dead] = False
+        new._alive = alive
+        # Delta rows are carried over unless removed or replaced, then the upserts appended.
+        keep = [i for i, d in enumerate(self._delta.docs) if d.id not in gone]
+        new._vocabulary = self._vocabulary.grown()
+        new._tag_vocabulary = dict(self._tag_vocabulary)
+        new._tag_keys = list(self._tag_keys)
+        new._certs = dict(self._certs)
+        new._districts = dict(self._districts)
+        n_terms = len(self._vocabulary)
+        counts = new._term_counts(upserts)
+        size = int(alive.sum()) + len(keep) + len(upserts)
+        grown = len(new._vocabulary) - n_terms
+        if grown:
+            # df of each new term among the upserts (no other supplier can hold it).
+            df = np.bincount(counts.indices, minlength=len(new._vocabulary))[n_terms:]
+            idf = np.log((1.0 + size) / (1.0 + df)) + 1.0
+            new._idf = np.concatenate([self._idf, idf.astype(np.float32)])
+            new._term_factor = np.concatenate([self._term_factor, new._factor_of(n_terms)])
+        X_new = new._tfidf_rows(new._weigh_terms(counts))
+        features = new._features(upserts)
+        width = len(new._vocabulary)
+        old = self._delta
+        rows = np.asarray(keep, dtype=np.int64)
+        X = sp.vstack([_widen(sp.csr_matrix(old.X)[rows], width), X_new], format="csr")
+        T = _vstack(sp.csr_matrix(old.T)[rows], features["tags"])
+        C = _vstack(sp.csr_matrix(old.C)[rows], features["certs"])
+        new._delta = _Segment.of(tuple(old.docs[i] for i in keep) + upserts, sp.csr_matrix(X), T, C)
+        new._position_delta = {d.id: self._n_main + i for i, d in enumerate(new._delta.docs)}
+        carried = self._n_main + rows
+        main_rows = slice(0, self._n_main)
+        for key, values in features.items():
+            if key in ("tags", "certs"):
+                continue
+            current = getattr(self, f"_{key}")
+            setattr(new, f"_{key}", np.concatenate([current[main_rows], current[carried], values]))
+        new._size = size
+        if len(new._tag_keys) != len(self._tag_keys):
+            new._tag_finder = _TermFinder(k for k in new._tag_keys if len(k) >= 2)
+            new._tag_match_cache = {}  # credits are per tag vocabulary
         return new
 
     def __len__(self) -> int:
-        return len(self._docs)
+        return self._size
 
     def get(self, supplier_id: str) -> SupplierDoc | None:
-        i = self._position.get(supplier_id)
-        return None if i is None else self._docs[i]
+        i = self._row_of(supplier_id)
+        return None if i is None else self._doc(i)
+
+    def _row_of(self, supplier_id: str) -> int | None:
+        i = self._position_delta.get(supplier_id)
+        if i is None:
+            i = self._position_main.get(supplier_id)
+            if i is not None and not self._alive[i]:
+                return None
+        return i
+
+    def _doc(self, d: int) -> SupplierDoc:
+        n = self._n_main
+        return self._main.docs[d] if d < n else self._delta.docs[d - n]
+
+    def _row(self, d: int) -> tuple[IntArray, FloatArray]:
+        """(term ids, weights) of row ``d``."""
+        X = self._main.X if d < self._n_main else self._delta.X
+        i = d if d < self._n_main else d - self._n_main
+        a, b = X.indptr[i], X.indptr[i + 1]
+        return X.indices[a:b], X.data[a:b]
 
     # -- ranking --------------------------------------------------------------------------
 
     def rank(self, demand: DemandQuery, kind: KindFilter = "all", limit: int = 10) -> list[Match]:
         w = self.weights
-        n = len(self._docs)
-        if n == 0 or limit <= 0:
+        if self._size == 0 or limit <= 0:
             return []
         text_norm = self._analyzer.normalize(
             " ".join((demand.title, " ".join(demand.tags), demand.description))
         )
-        query = self._query_vector(
+        cols, data = self._query_vector(
             {
                 "query_title": [demand.title],
                 "query_tags": list(demand.tags),
@@ -444,47 +609,50 @@ class MatchIndex:
         )
         slots, chain_source = self._demand_chains(demand, text_norm)
         tag_weights = self._demand_tags(demand)
-
-        cols, data = query
-        similarity = self._similarity(cols, data)
         tag_score, tag_hits = self._tag_scores(tag_weights)
-        candidates = np.flatnonzero((similarity > 0) | (tag_score > 0))
-        candidates = candidates[self._eligible(candidates, kind, demand.required_certifications)]
-        if candidates.size == 0:
-            return []
-
-        chain_score = self._chain_scores(slots, candidates)
         chain_weight = w.chain * (w.inferred_chain_confidence if chain_source == "inferred" else 1)
-        factors = self._factors(demand, candidates)
-        relative, total = self._combine_parts(
-            similarity[candidates], chain_weight * chain_score, tag_score[candidates], factors
+
+        def eligible(candidates: IntArray) -> npt.NDArray[np.bool_]:
+            return self._eligible(candidates, kind, demand.required_certifications)
+
+        def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
+            chain_score = self._chain_scores(slots, candidates)
+            factors = self._factors(demand, candidates)
+            relative, total = self._combine_parts(
+                similarity, best, chain_weight * chain_score, tag_score[candidates], factors
+            )
+            return _Scored(candidates, similarity, relative, total, chain_score, factors)
+
+        max_factor = 1.0 + w.district_match if demand.district else 1.0
+        scored = self._search(
+            cols, data, tag_score, (eligible, score), limit, chain_weight, max_factor
         )
-        top = self._top(candidates, total, limit)
         return [
             self._match(
-                int(d),
+                d,
                 text=(
-                    float(similarity[d]),
-                    float(relative[j]),
+                    float(scored.similarity[j]),
+                    float(scored.relative[j]),
                     self._top_terms(cols, data, d),
                 ),
-                chain=(chain_weight, float(chain_score[j]), slots, chain_source),
+                chain=(chain_weight, float(scored.chain_score[j]), slots, chain_source),
                 tags=(float(tag_score[d]), tag_hits, tag_weights),
-                constraints=self._constraint_details(demand, d, factors, j),
+                constraints=self._constraint_details(demand, d, scored.factors, j),
             )
-            for d, j in zip(top, np.searchsorted(candidates, top).tolist(), strict=True)
+            for d, j in self._top(scored, limit)
         ]
 
     def _combine_parts(
         self,
         similarity: FloatArray,
+        best: float,
         chain_part: FloatArray,
         tag_score: FloatArray,
         factors: dict[str, FloatArray],
     ) -> tuple[FloatArray, FloatArray]:
-        """(relative similarity, total score) of the candidates."""
+        """(relative similarity, total score) of the candidates; ``best`` is the best
+        cosine among all eligible suppliers."""
         w = self.weights
-        best = float(similarity.max()) if similarity.size else 0.0
         relative = similarity / best if best > 0 else np.zeros_like(similarity)
         total = w.text * relative + chain_part + w.tag * tag_score
         for factor in factors.values():
@@ -494,52 +662,142 @@ class MatchIndex:
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
         """Suppliers like this one (any kind, never itself): the same text, chain and tag
         scores with the supplier's own profile as the query, and no constraints."""
-        i = self._position.get(supplier_id)
+        i = self._row_of(supplier_id)
         if i is None or limit <= 0:
             return []
         w = self.weights
-        doc = self._docs[i]
-        a, b = self._X.indptr[i], self._X.indptr[i + 1]
-        cols, data = self._X.indices[a:b], self._X.data[a:b]
-        similarity = self._similarity(cols, data)
+        doc = self._doc(i)
+        cols, data = self._row(i)
         tag_weights = {k: 1.0 for k in dict.fromkeys(self._tag_key(t) for t in doc.tags) if k}
         tag_score, tag_hits = self._tag_scores(tag_weights)
-        candidates = np.flatnonzero((similarity > 0) | (tag_score > 0))
-        candidates = candidates[candidates != i]
-        if candidates.size == 0:
-            return []
         weighted_slots: list[Slot] = [
             (((c, 1.0),), 1.0, self._chain_names[c]) for c in self._chain_ids(doc.industry_chains)
         ]
-        chain_score = self._chain_scores(weighted_slots, candidates)
-        relative, total = self._combine_parts(
-            similarity[candidates], w.chain * chain_score, tag_score[candidates], {}
-        )
-        top = self._top(candidates, total, limit)
+
+        def eligible(candidates: IntArray) -> npt.NDArray[np.bool_]:
+            return candidates != i
+
+        def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
+            chain_score = self._chain_scores(weighted_slots, candidates)
+            relative, total = self._combine_parts(
+                similarity, best, w.chain * chain_score, tag_score[candidates], {}
+            )
+            return _Scored(candidates, similarity, relative, total, chain_score, {})
+
+        scored = self._search(cols, data, tag_score, (eligible, score), limit, w.chain, 1.0)
         return [
             self._match(
                 d,
                 text=(
-                    float(similarity[d]),
-                    float(relative[j]),
+                    float(scored.similarity[j]),
+                    float(scored.relative[j]),
                     self._top_terms(cols, data, d),
                 ),
-                chain=(w.chain, float(chain_score[j]), weighted_slots, "given"),
+                chain=(w.chain, float(scored.chain_score[j]), weighted_slots, "given"),
                 tags=(float(tag_score[d]), tag_hits, tag_weights),
                 constraints=[],
             )
-            for d, j in zip(top, np.searchsorted(candidates, top).tolist(), strict=True)
+            for d, j in self._top(scored, limit)
         ]
+
+    def _search(
+        self,
+        cols: IntArray,
+        data: FloatArray,
+        tag_score: FloatArray,
+        scorer: tuple[Callable[[IntArray], npt.NDArray[np.bool_]], _Score],
+        limit: int,
+        ceiling: float,
+        max_factor: float,
+    ) -> _Scored:
+        """Score the eligible suppliers sharing a term or a tag with the query, exactly, but
+        without computing every part for every one of them.
+
+        A supplier's score is at most ``(text * relative + ceiling + tag * tag score) *
+        max_factor`` (``ceiling``: the chain part at full credit). The suppliers best by that
+        bound are scored first; the ``limit``-th of their scores is a floor for the result,
+        and only suppliers whose bound reaches the floor are scored in full."""
+        eligible = scorer[0]
+        candidates, similarity = self._all_candidates(cols, data, tag_score)
+        ok = eligible(candidates)
+        candidates, similarity = candidates[ok], similarity[ok]
+        best = float(similarity.max()) if similarity.size else 0.0
+        return self._shortlist(
+            candidates, similarity, best, tag_score, scorer, limit, ceiling, max_factor
+        )
+
+    def _shortlist(
+        self,
+        candidates: IntArray,
+        similarity: FloatArray,
+        best: float,
+        tag_score: FloatArray,
+        scorer: tuple[Callable[[IntArray], npt.NDArray[np.bool_]], _Score],
+        limit: int,
+        ceiling: float,
+        max_factor: float,
+    ) -> _Scored:
+        """The candidates that can reach the top ``limit``, scored (see ``_search``)."""
+        score = scorer[1]
+        first = SHORTLIST + 4 * limit
+        if len(candidates) <= first:
+            return score(candidates, similarity, best)
+        w = self.weights
+        relative = similarity / best if best > 0 else np.zeros_like(similarity)
+        bound = (w.text * relative + ceiling + w.tag * tag_score[candidates]) * max_factor
+        top = np.argpartition(-bound, first - 1)[:first]
+        floor = -float(
+            np.partition(-score(candidates[top], similarity[top], best).total, limit - 1)[limit - 1]
+        )
+        keep = np.flatnonzero(bound >= floor - 1e-5)
+        return score(candidates[keep], similarity[keep], best)
+
+    def _all_candidates(
+        self, cols: IntArray, data: FloatArray, tag_score: FloatArray
+    ) -> tuple[IntArray, FloatArray]:
+        """Every row sharing a term or a tag with the query, and its cosine."""
+        n = self._n_main
+        similarity = np.concatenate(
+            [self._segment_similarity(self._main, cols, data), self._delta_similarity(cols, data)]
+        )
+        hit = (similarity > 0) | (tag_score > 0)
+        hit[:n] &= self._alive
+        candidates = np.flatnonzero(hit)
+        return candidates, similarity[candidates]
+
+    def _segment_similarity(
+        self, segment: _Segment, cols: IntArray, data: FloatArray
+    ) -> FloatArray:
+        """Cosine of the query with every row of a segment, reading only the postings of the
+        query's terms (CSC columns, multiplied in C)."""
+        rows = segment.Xc.shape[0]
+        inside = cols < segment.Xc.shape[1]
+        if not rows or not inside.any():
+            return np.zeros(rows, dtype=np.float32)
+        return np.asarray(segment.Xc[:, cols[inside]] @ data[inside], dtype=np.float32).ravel()
+
+    def _delta_similarity(self, cols: IntArray, data: FloatArray) -> FloatArray:
+        return self._segment_similarity(self._delta, cols, data)
 
     # -- text -----------------------------------------------------------------------------
 
-    def _term_counts(self, docs: Sequence[SupplierDoc], *, grow: bool) -> sp.csr_matrix:
-        """docs x terms: sum over fields of field weight * (1 + ln count)."""
+    def _term_counts(self, docs: Sequence[SupplierDoc], workers: int = 0) -> sp.csr_matrix:
+        """docs x terms: sum over fields of field weight * (1 + ln count). Terms new to the
+        vocabulary are added to it, in order of first occurrence.
+
+        Each distinct clause is analysed once (``workers`` extra processes may share the
+        work, see ``Analyzer.analyze_clauses``)."""
         n_fields = len(self._DOC_FIELDS)
-        postings = _Postings()
-        cache: dict[str, array[int]] = {}
-        for i, doc in enumerate(docs):
-            values: tuple[Iterable[str], ...] = (
+        split: dict[str, list[str]] = {}
+
+        def clauses(item: str) -> list[str]:
+            found = split.get(item)
+            if found is None:
+                found = split[item] = self._analyzer.clauses(item)
+            return found
+
+        def fields(doc: SupplierDoc) -> tuple[Iterable[str], ...]:
+            return (
                 (doc.name,),
                 doc.tags,
                 doc.capabilities,
@@ -548,30 +806,30 @@ class MatchIndex:
                 (doc.organization,),
                 doc.industry_chains,
             )
-            for f, items in enumerate(values):
-                self._post(postings, i * n_fields + f, items, cache, grow)
+
+        distinct = list(
+            dict.fromkeys(
+                c for doc in docs for items in fields(doc) for i in items for c in clauses(i)
+            )
+        )
+        ids: dict[str, array[int]] = {}
+        for clause, terms in zip(
+            distinct, self._analyzer.analyze_clauses(distinct, workers=workers), strict=True
+        ):
+            ids[clause] = array("i", self._term_ids(terms, True))
+        del distinct
+        postings = _Postings()
+        for i, doc in enumerate(docs):
+            for f, items in enumerate(fields(doc)):
+                before = len(postings.terms)
+                for item in items:
+                    for clause in clauses(item):
+                        postings.terms.extend(ids[clause])
+                if len(postings.terms) > before:
+                    postings.slots.append(i * n_fields + f)
+                    postings.lengths.append(len(postings.terms) - before)
         field_weights = [getattr(self.weights, name) for name in self._DOC_FIELDS]
         return self._combine(postings, len(docs), field_weights)
-
-    def _post(
-        self,
-        postings: _Postings,
-        slot: int,
-        items: Iterable[str],
-        cache: dict[str, array[int]],
-        grow: bool,
-    ) -> None:
-        before = len(postings.terms)
-        for item in items:
-            for clause in self._analyzer.clauses(item):
-                ids = cache.get(clause)
-                if ids is None:
-                    ids = array("i", self._term_ids(self._analyzer.analyze_clause(clause), grow))
-                    cache[clause] = ids
-                postings.terms.extend(ids)
-        if len(postings.terms) > before:
-            postings.slots.append(slot)
-            postings.lengths.append(len(postings.terms) - before)
 
     def _term_ids(self, terms: Iterable[str], grow: bool) -> list[int]:
         ids: list[int] = []
@@ -581,8 +839,7 @@ class MatchIndex:
             if j is None:
                 if not grow:
                     continue
-                j = vocabulary[term] = len(self._terms)
-                self._terms.append(term)
+                j = vocabulary.add(term)
             ids.append(j)
         return ids
 
@@ -597,7 +854,7 @@ class MatchIndex:
         cols = np.frombuffer(postings.terms, dtype=np.int32)
         per_field = sp.csr_matrix(
             (np.ones(len(cols), dtype=np.float32), (rows, cols)),
-            shape=(n_rows * n_fields, len(self._terms)),
+            shape=(n_rows * n_fields, len(self._vocabulary)),
         )
         per_field.sum_duplicates()
         per_field.data = 1.0 + np.log(per_field.data)
@@ -620,6 +877,16 @@ class MatchIndex:
         norms[norms == 0] = 1.0
         X.data /= np.repeat(norms, np.diff(X.indptr))
         return X
+
+    def _factor_of(self, start: int) -> FloatArray:
+        """Weight of each term from id ``start`` on: a character bigram counts less."""
+        bigram = self.weights.bigram
+        terms = (self._vocabulary.term(j) for j in range(start, len(self._vocabulary)))
+        return np.fromiter(
+            (bigram if is_bigram(t) else 1.0 for t in terms),
+            dtype=np.float32,
+            count=len(self._vocabulary) - start,
+        )
 
     def _weigh_terms(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         counts = counts.copy()
@@ -648,21 +915,24 @@ class MatchIndex:
         norm = float(np.sqrt(np.dot(data, data)))
         return cols, (data / norm if norm > 0 else data).astype(np.float32)
 
-    def _similarity(self, cols: IntArray, data: FloatArray) -> FloatArray:
-        """Cosine with every document, touching only the postings of the query's terms (the
-        CSC columns of those terms, multiplied in C)."""
-        if not len(cols):
-            return np.zeros(len(self._docs), dtype=np.float32)
-        return np.asarray(self._Xc[:, cols] @ data, dtype=np.float32).ravel()
-
     def _top_terms(self, cols: IntArray, data: FloatArray, d: int) -> list[dict[str, Any]]:
-        """The query terms contributing most to document ``d``'s cosine."""
-        a, b = self._X.indptr[d], self._X.indptr[d + 1]
-        doc_cols, doc_data = self._X.indices[a:b], self._X.data[a:b]
-        common, in_doc, in_query = np.intersect1d(doc_cols, cols, return_indices=True)
-        values = doc_data[in_doc] * data[in_query]
+        """The query terms contributing most to row ``d``'s cosine."""
+        doc_cols, doc_data = self._row(d)
+        if not len(doc_cols) or not len(cols):
+            return []
+        # Both term lists are sorted: look the query's terms up in the row.
+        at = np.minimum(np.searchsorted(doc_cols, cols), len(doc_cols) - 1)
+        in_query = np.flatnonzero(doc_cols[at] == cols)
+        common = cols[in_query]
+        values = doc_data[at[in_query]] * data[in_query]
+        # The largest few (enough for the bigrams skipped below), ties by term.
+        best = np.argsort(-values, kind="stable")[: 4 * self.weights.matched_terms + 8]
         contributions = sorted(
-            zip(values.tolist(), (self._terms[j] for j in common.tolist()), strict=True),
+            zip(
+                values[best].tolist(),
+                map(self._vocabulary.term, common[best].tolist()),
+                strict=True,
+            ),
             key=lambda item: (-item[0], item[1]),
         )
         shown: list[dict[str, Any]] = []
@@ -762,8 +1032,13 @@ class MatchIndex:
     # -- tags -----------------------------------------------------------------------------
 
     def _tag_key(self, tag: str) -> str:
-        text = self._analyzer.normalize(tag)
-        return " ".join(_NON_ALNUM.sub(" ", text).split())
+        key = self._tag_keys_of.get(tag)
+        if key is None:
+            text = self._analyzer.normalize(tag)
+            key = " ".join(_NON_ALNUM.sub(" ", text).split())
+            if len(self._tag_keys_of) < 65536:
+                self._tag_keys_of[tag] = key
+        return key
 
     def _demand_tags(self, demand: DemandQuery) -> dict[str, float]:
         weights: dict[str, float] = {}
@@ -811,7 +1086,7 @@ class MatchIndex:
     def _tag_scores(
         self, tag_weights: dict[str, float]
     ) -> tuple[FloatArray, dict[str, tuple[tuple[int, float], ...]]]:
-        n = len(self._docs)
+        n = self._n_main + len(self._delta.docs)
         score = np.zeros(n, dtype=np.float32)
         hits: dict[str, tuple[tuple[int, float], ...]] = {}
         total = sum(tag_weights.values())
@@ -824,8 +1099,8 @@ class MatchIndex:
             hits[key] = matches
             best = np.zeros(n, dtype=np.float32)
             for j, credit in sorted(matches, key=lambda m: m[1]):
-                rows = self._T.indices[self._T.indptr[j] : self._T.indptr[j + 1]]
-                best[rows] = np.maximum(best[rows], credit)
+                for rows in self._holders(lambda s: s.T, j):
+                    best[rows] = np.maximum(best[rows], credit)
             score += weight * best
         return score / total, hits
 
@@ -843,9 +1118,20 @@ class MatchIndex:
             j = self._certs.get(cert)
             if j is None:
                 return np.zeros(len(candidates), dtype=bool)  # nobody holds it
-            holders = self._C.indices[self._C.indptr[j] : self._C.indptr[j + 1]]
-            ok &= np.isin(candidates, holders)
+            holds = np.zeros(self._n_main + len(self._delta.docs), dtype=bool)
+            for rows in self._holders(lambda s: s.C, j):
+                holds[rows] = True
+            ok &= holds[candidates]
         return ok
+
+    def _holders(self, matrix: Callable[[_Segment], sp.csc_matrix], j: int) -> list[IntArray]:
+        """Rows (index-wide) holding column ``j`` of a tag or certification matrix, per
+        segment; main rows no longer in the catalog may be among them."""
+        main, delta = self._main, self._delta
+        return [
+            main.column(matrix(main), j),
+            self._n_main + delta.column(matrix(delta), j),
+        ]
 
     def _lean(self, demand: DemandQuery) -> tuple[float, list[str]]:
         """(lean, cues): +1 leans to manufacturers, -1 to platforms."""
@@ -896,7 +1182,7 @@ class MatchIndex:
         self, demand: DemandQuery, d: int, factors: dict[str, FloatArray], j: int
     ) -> list[dict[str, Any]]:
         """Each constraint's factor and reason; ``_match`` adds the effect in score units."""
-        doc = self._docs[d]
+        doc = self._doc(d)
         out: list[dict[str, Any]] = []
         if demand.required_certifications:
             out.append(
@@ -941,14 +1227,20 @@ class MatchIndex:
 
     # -- results --------------------------------------------------------------------------
 
-    def _top(self, candidates: IntArray, total: FloatArray, limit: int) -> list[int]:
-        rounded = np.round(total.astype(np.float64), 6)
-        if len(candidates) > limit:
+    def _top(self, scored: _Scored, limit: int) -> list[tuple[int, int]]:
+        """(row, position among the candidates) of the best ``limit``: by score rounded to
+        six decimals, ties by supplier id."""
+        rounded = np.round(scored.total.astype(np.float64), 6)
+        keep = np.arange(len(rounded))
+        if len(rounded) > limit:
             cut = np.partition(-rounded, limit - 1)[limit - 1]
-            keep = -rounded <= cut
-            candidates, rounded = candidates[keep], rounded[keep]
-        order = np.lexsort((self._id_rank[candidates], -rounded))[:limit]
-        return [int(candidates[k]) for k in order]
+            keep = np.flatnonzero(-rounded <= cut)
+        rows = scored.candidates[keep].tolist()
+        order = sorted(
+            zip(keep.tolist(), rows, strict=True),
+            key=lambda item: (-rounded[item[0]], self._doc(item[1]).id),
+        )
+        return [(d, j) for j, d in order[:limit]]
 
     def _match(
         self,
@@ -960,7 +1252,7 @@ class MatchIndex:
         constraints: list[dict[str, Any]],
     ) -> Match:
         w = self.weights
-        doc = self._docs[d]
+        doc = self._doc(d)
         similarity, relative, terms = text
         chain_weight, chain_score, slots, source = chain
         tag_score, tag_hits, tag_weights = tags
@@ -1049,7 +1341,9 @@ class MatchIndex:
 
     # -- per-document features ------------------------------------------------------------
 
-    def _features(self, docs: Sequence[SupplierDoc], *, grow: bool) -> dict[str, Any]:
+    def _features(self, docs: Sequence[SupplierDoc]) -> dict[str, Any]:
+        """Per-document features; tags, certifications and districts new to this index's
+        vocabularies are added to them."""
         n = len(docs)
         k = len(self._chain_names)
         membership = np.zeros((n, k), dtype=np.float32)
@@ -1073,12 +1367,12 @@ class MatchIndex:
             for c in chain_ids(doc.industry_chains):
                 membership[i, c] = 1.0
             for key in dict.fromkeys(tag_key(t) for t in doc.tags):
-                j = self._lookup(self._tag_vocabulary, self._tag_keys, key, grow)
+                j = self._lookup(self._tag_vocabulary, self._tag_keys, key)
                 if j >= 0:
                     tag_rows.append(i)
                     tag_cols.append(j)
             for cert in dict.fromkeys(cert_key(c) for c in doc.certifications):
-                j = self._lookup(self._certs, None, cert, grow)
+                j = self._lookup(self._certs, None, cert)
                 if j >= 0:
                     cert_rows.append(i)
                     cert_cols.append(j)
@@ -1086,7 +1380,7 @@ class MatchIndex:
             vouchers[i] = doc.accepts_vouchers
             stage_gap[i] = gaps(doc.stages)
             if doc.district:
-                district[i] = self._lookup(self._districts, None, plain(doc.district), grow)
+                district[i] = self._lookup(self._districts, None, plain(doc.district))
             items = [plain(t) for t in (doc.name, *doc.tags, *doc.capabilities)]
             volume_only[i] = any(_contains_any(t, _VOLUME_CUES) for t in items) and not any(
                 _contains_any(t, _SMALL_BATCH_CUES) for t in items
@@ -1114,27 +1408,12 @@ class MatchIndex:
             "volume_only": volume_only,
         }
 
-    def _feature_rows(self, rows: list[int]) -> dict[str, Any]:
-        index = np.asarray(rows, dtype=np.int64)
-        return {
-            "chain_profile": self._chain_profile[index],
-            "tags": sp.csr_matrix(self._T)[index],
-            "certs": sp.csr_matrix(self._C)[index],
-            "kind": self._kind[index],
-            "vouchers": self._vouchers[index],
-            "stage_gap": self._stage_gap[index],
-            "district": self._district[index],
-            "volume_only": self._volume_only[index],
-        }
-
     @staticmethod
-    def _lookup(vocabulary: dict[str, int], keys: list[str] | None, key: str, grow: bool) -> int:
+    def _lookup(vocabulary: dict[str, int], keys: list[str] | None, key: str) -> int:
         if not key:
             return -1
         j = vocabulary.get(key)
         if j is None:
-            if not grow:
-                return -1
             j = vocabulary[key] = len(vocabulary)
             if keys is not None:
                 keys.append(key)
@@ -1151,33 +1430,30 @@ class MatchIndex:
                 return index
         return -1
 
-    def _install(
-        self, docs: Sequence[SupplierDoc], X: sp.csr_matrix, features: dict[str, Any]
-    ) -> None:
-        self._docs = tuple(docs)
-        self._position = {d.id: i for i, d in enumerate(self._docs)}
-        X.sort_indices()
-        self._X = X
-        self._Xc = sp.csc_matrix(X)
-        self._chain_profile = features["chain_profile"]
-        self._T = sp.csc_matrix(features["tags"])
-        self._C = sp.csc_matrix(features["certs"])
-        self._kind = features["kind"]
-        self._vouchers = features["vouchers"]
-        self._stage_gap = features["stage_gap"]
-        self._district = features["district"]
-        self._volume_only = features["volume_only"]
-        order = sorted(range(len(self._docs)), key=lambda i: self._docs[i].id)
-        rank = np.empty(len(self._docs), dtype=np.int32)
-        rank[order] = np.arange(len(self._docs), dtype=np.int32)
-        self._id_rank = rank
+    def _set_rows(self, features: dict[str, Any]) -> None:
+        """The per-row arrays of a fresh build (main segment only)."""
+        for key, values in features.items():
+            if key not in ("tags", "certs"):
+                setattr(self, f"_{key}", values)
+
+    def _empty_segment(self) -> _Segment:
+        width = len(self._vocabulary)
+        return _Segment.of(
+            (),
+            sp.csr_matrix((0, width), dtype=np.float32),
+            sp.csr_matrix((0, max(len(self._tag_keys), 1)), dtype=np.float32),
+            sp.csr_matrix((0, max(len(self._certs), 1)), dtype=np.float32),
+        )
 
     def _clone(self) -> MatchIndex:
+        """A new index sharing everything a snapshot never changes (``with_changes``
+        replaces the rest)."""
         new = MatchIndex()
         for name in (
-            "weights", "taxonomy", "_analyzer", "_vocabulary", "_terms", "_term_factor", "_idf",
-            "_tag_vocabulary", "_tag_keys", "_certs", "_districts", "_chain_names",
+            "weights", "taxonomy", "_analyzer", "_vocabulary", "_term_factor", "_idf",
+            "_main", "_n_main", "_position_main", "_chain_names",
             "_relatedness", "_chain_terms", "_chain_finder", "_tag_finder", "_tag_match_cache",
+            "_tag_keys_of",
         ):  # fmt: skip
             setattr(new, name, getattr(self, name))
         return new
@@ -1207,6 +1483,30 @@ def _merge_slots(
             seen.add(key)
             out.append((options, weight, label))
     return out
+
+
+class _Scored(NamedTuple):
+    """The scored candidates of one query, aligned by position."""
+
+    candidates: IntArray  # rows
+    similarity: FloatArray
+    relative: FloatArray
+    total: FloatArray
+    chain_score: FloatArray
+    factors: dict[str, FloatArray]
+
+
+_Score = Callable[[IntArray, FloatArray, float], _Scored]
+"""Scores candidates given their cosines and the best cosine among the eligible."""
+
+
+def _widen(matrix: sp.csr_matrix, width: int) -> sp.csr_matrix:
+    """The same rows with ``width`` columns (never fewer)."""
+    if matrix.shape[1] == width:
+        return matrix
+    return sp.csr_matrix(
+        (matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], width)
+    )
 
 
 def _vstack(a: Any, b: Any) -> Any:

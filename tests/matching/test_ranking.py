@@ -303,3 +303,122 @@ def test_empty_index_ranks_nothing(taxonomy: Taxonomy) -> None:
     empty = MatchIndex.build([], taxonomy)
     assert len(empty) == 0
     assert empty.rank(SOLID_STATE) == []
+
+
+# -- incremental updates: vocabulary growth, copy-on-write, delta segment ------------------
+
+DEMANDS = (
+    SOLID_STATE,
+    DemandQuery(title="SMT贴片打样", tags=("SMT贴片",), stage="小批量试产"),
+    DemandQuery(title="益生菌冻干菌粉放大", description="益生菌发酵后冻干"),
+    DemandQuery(title="固态电池电芯小批量试产代工", tags=("固态电池",), stage="小批量试产"),
+)
+
+MEDICAL = SupplierDoc(
+    id="m-implant",
+    kind="manufacturer",
+    name="钛合金骨钉精密加工厂",
+    district="长安镇",
+    description="医用钛合金骨钉与接骨板的小批量精密加工，洁净包装。",
+    industry_chains=("生物医药及高端医疗器械",),
+    tags=("骨科植入物", "钛合金加工"),
+    capabilities=("骨钉加工",),
+    certifications=("ISO 13485",),
+    stages=("小批量试产",),
+    accepts_vouchers=True,
+)
+IMPLANT_DEMAND = DemandQuery(
+    title="钛合金骨钉小批量加工",
+    tags=("骨科植入物",),
+    required_certifications=("ISO 13485",),
+)
+
+
+def snapshot_of(index: MatchIndex) -> list:
+    ranked = [
+        [(m.supplier_id, m.score, m.explanation) for m in index.rank(d, limit=100)] for d in DEMANDS
+    ]
+    similar = [(m.supplier_id, m.score) for m in index.similar("p-battery")]
+    return [len(index), ranked, similar, index.get("p-battery")]
+
+
+def test_empty_index_filled_by_with_changes_ranks_like_a_full_build(taxonomy: Taxonomy) -> None:
+    grown = MatchIndex.build([], taxonomy).with_changes(CATALOG, [])
+    full = MatchIndex.build(CATALOG, taxonomy)
+    assert len(grown) == len(full)
+    for demand in DEMANDS:
+        incremental, fitted = grown.rank(demand, limit=100), full.rank(demand, limit=100)
+        assert incremental, demand.title
+        assert incremental[0].supplier_id == fitted[0].supplier_id
+        assert incremental[0].score == pytest.approx(fitted[0].score, abs=0.05)
+        assert set(ids(incremental)) == set(ids(fitted))
+
+
+def test_supplier_added_with_an_unseen_certification_meets_demands_requiring_it(
+    index: MatchIndex,
+) -> None:
+    assert index.rank(IMPLANT_DEMAND) == []  # nobody held ISO 13485
+    changed = index.with_changes([MEDICAL], [])
+    assert ids(changed.rank(IMPLANT_DEMAND)) == ["m-implant"]
+    assert ids(changed.rank(replace(IMPLANT_DEMAND, required_certifications=("ISO13485:2016",))))
+
+
+def test_supplier_added_with_unseen_terms_and_tags_is_found_by_them(index: MatchIndex) -> None:
+    changed = index.with_changes([MEDICAL], [])
+    top = changed.rank(replace(IMPLANT_DEMAND, required_certifications=()))[0]
+    assert top.supplier_id == "m-implant"
+    assert top.explanation["text"]["matched_terms"]
+    assert top.explanation["tags"]["matched_tags"][0]["supplier_tag"] == "骨科植入物"
+
+
+def test_with_changes_leaves_the_old_index_exactly_as_it_was(index: MatchIndex) -> None:
+    before = snapshot_of(index)
+    renamed = replace(BATTERY, name="固态电池与钠离子电池中试平台", tags=("钠离子电池", "全新标签"))
+    changed = index.with_changes([MEDICAL, renamed], ["m-smt"])
+    changed.with_changes([replace(MEDICAL, id="m-implant-2")], ["p-food"])
+    assert snapshot_of(index) == before
+    assert changed.get("m-smt") is None and index.get("m-smt") is SMT
+
+
+def test_successive_changes_replace_and_remove_recent_additions(index: MatchIndex) -> None:
+    first = index.with_changes([MEDICAL], [])
+    cheaper = replace(MEDICAL, accepts_vouchers=False)
+    second = first.with_changes([cheaper], [])
+    assert len(second) == len(index) + 1
+    assert second.get("m-implant") == cheaper
+    match = by_id(second.rank(replace(IMPLANT_DEMAND, needs_voucher=True)), "m-implant")
+    assert constraint(match, "voucher")["factor"] < 1.0
+    third = second.with_changes([], ["m-implant", "p-battery"])
+    assert len(third) == len(index) - 1
+    assert third.get("m-implant") is None
+    assert third.rank(IMPLANT_DEMAND) == []
+    assert "p-battery" not in ids(third.rank(SOLID_STATE, limit=100))
+    assert third.similar("p-battery") == []
+
+
+def test_changes_rank_like_a_full_build_of_the_same_catalog(
+    index: MatchIndex, taxonomy: Taxonomy
+) -> None:
+    renamed = replace(BATTERY_LAB, name="固态电池电芯中试实验室", stages=("中试",))
+    changed = index.with_changes([renamed], ["m-smt"])
+    fitted = MatchIndex.build([renamed, BATTERY, CELL_FACTORY, FOOD], taxonomy)
+    for demand in DEMANDS:
+        assert ids(changed.rank(demand, limit=100)) == ids(fitted.rank(demand, limit=100))
+
+
+def test_shortlist_bound_does_not_change_the_ranking(
+    taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import services.matching.ranking as ranking
+
+    catalog = [
+        replace(doc, id=f"{doc.id}-{i}", name=doc.name + "ABCDEFGH"[i], accepts_vouchers=i % 2 == 0)
+        for i in range(8)
+        for doc in CATALOG
+    ]
+    index = MatchIndex.build(catalog, taxonomy).with_changes([MEDICAL], [catalog[3].id])
+    demands = [*DEMANDS, replace(SOLID_STATE, needs_voucher=True, district="清溪镇")]
+    expected = [[(m.supplier_id, m.score) for m in index.rank(d, limit=3)] for d in demands]
+    monkeypatch.setattr(ranking, "SHORTLIST", 0)  # bound everything beyond 4 per result
+    for demand, want in zip(demands, expected, strict=True):
+        assert [(m.supplier_id, m.score) for m in index.rank(demand, limit=3)] == want

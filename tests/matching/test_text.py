@@ -88,3 +88,10 @@ def test_global_jieba_dictionary_is_left_alone() -> None:
     jieba.dt.initialize()
     Analyzer(["一个从未有过的领域词"])
     assert "一个从未有过的领域词" not in jieba.dt.FREQ
+
+
+def test_worker_processes_analyse_clauses_exactly_as_in_process(analyzer: Analyzer) -> None:
+    clauses = [f"第{i}批固态电池电芯SMT贴片与MEMS封装测试 prototypes {i * 1000}" for i in range(12)]
+    expected = [analyzer.analyze_clause(c) for c in clauses]
+    assert list(analyzer.analyze_clauses(clauses, workers=1, chunk=2)) == expected
+    assert list(analyzer.analyze_clauses(clauses, workers=0, chunk=2)) == expected
