@@ -299,6 +299,9 @@ class IndexSyncer:
                 deletes = [s for s in dirty if s not in self._suppliers]
                 if upserts or deletes:
                     index = await asyncio.to_thread(index.with_changes, upserts, deletes)
+                # What arrived during the refit sits in the new index's delta: it counts
+                # towards the next refit, or a bulk import would stay in the delta for good.
+                self._since_build = len(upserts) + len(deletes)
                 current = self.snapshot
                 assert current is not None
                 now = datetime.now(UTC)

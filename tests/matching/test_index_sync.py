@@ -187,6 +187,7 @@ async def test_many_changes_trigger_a_background_refit_that_loses_nothing(
     assert isinstance(snapshot.index, FakeIndex)
     assert late["id"] in snapshot.index.ids, "a change made during the refit is in the new index"
     assert snapshot.index.ids == set(snapshot.suppliers)
+    assert syncer._since_build == 1, "the change applied after the refit counts towards the next"
 
 
 async def test_small_catalog_is_refit_on_every_change(catalog: TestClient, switch: Switch) -> None:
