@@ -119,6 +119,26 @@ def migrate() -> None:
     console.print(f"database at revision {migrations.head_revision()}", highlight=False)
 
 
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="The backup file to write (must not exist).")],
+) -> None:
+    """Copy the SQLite database to DEST, safely while the services run (PostgreSQL: pg_dump)."""
+    import sqlite3
+
+    from services.catalog.backup import BackupError, backup_sqlite
+
+    settings = _catalog_settings()
+    try:
+        result = backup_sqlite(settings.database_url, dest)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        raise _fail(f"backup failed: {exc}", 1) from None
+    console.print(
+        f"backed up {result.source} to {result.destination} ({result.size_bytes} bytes)",
+        highlight=False,
+    )
+
+
 def _service_session(settings: Any) -> tuple[Any, Any]:
     from services.catalog.db import Database
     from services.catalog.repository import CatalogRepository

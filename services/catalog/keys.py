@@ -18,6 +18,7 @@ from services.catalog import schemas as s
 from services.catalog.models import ApiKey, Consumer
 from services.catalog.pagination import decode_cursor, encode_cursor
 from services.catalog.repository import CatalogRepository
+from services.catalog.service import could_be_id
 from services.shared.errors import NotFoundError
 
 KEY_PATTERN = re.compile(r"^pm_([0-9a-f]{12})_([0-9a-f]{40})$")
@@ -82,7 +83,7 @@ class KeyService:
         return items, (encode_cursor(rows[-1][0].pk) if more else None)
 
     def revoke(self, key_id: str) -> s.ApiKeyRead:
-        found = self.repo.key_with_consumer(key_id)
+        found = self.repo.key_with_consumer(key_id) if could_be_id(key_id) else None
         if found is None:
             raise NotFoundError(f"API key '{key_id}' does not exist.")
         key, consumer = found
@@ -96,7 +97,7 @@ class KeyService:
         if match is None:
             return s.KeyVerification(valid=False, reason="malformed")
         key_id, secret = match.groups()
-        found = self.repo.key_with_consumer(key_id)
+        found = self.repo.key_with_consumer(key_id) if could_be_id(key_id) else None
         if found is None:
             # Compare anyway so an unknown id costs the same time as a wrong secret.
             hmac.compare_digest(hash_secret("", secret), "0" * 64)

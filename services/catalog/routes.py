@@ -14,6 +14,7 @@ from services.catalog import schemas as s
 from services.catalog.keys import KeyService
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService, Resource, random_id, utcnow
+from services.shared.json_body import StrictJSONRoute
 from services.shared.problems import problem_responses
 from services.shared.taxonomy import load_taxonomy
 
@@ -64,9 +65,11 @@ WRITE_ERRORS = problem_responses(
     400,
     409,
     413,
+    415,
     422,
     500,
-    s400="The request body is not valid JSON.",
+    s400="The request body is not valid JSON: malformed, not UTF-8, duplicate member names, "
+    "NaN or Infinity, or nested too deeply.",
     s422="Validation failed, or a domain rule was broken (e.g. a parent that does not exist); "
     "`errors` lists every field at fault.",
 )
@@ -89,7 +92,7 @@ def _collection_router(
     filters: type[BaseModel],
     description: str,
 ) -> APIRouter:
-    router = APIRouter(prefix=path, tags=[tag])
+    router = APIRouter(prefix=path, tags=[tag], route_class=StrictJSONRoute)
 
     @router.post(
         "",
@@ -259,7 +262,7 @@ def _keys(uow: UnitOfWork) -> KeyService:
 
 
 def _admin_router() -> APIRouter:
-    router = APIRouter(prefix="/admin/keys", tags=["admin"])
+    router = APIRouter(prefix="/admin/keys", tags=["admin"], route_class=StrictJSONRoute)
 
     @router.post(
         "",
@@ -305,7 +308,7 @@ def _admin_router() -> APIRouter:
 
 def internal_router() -> APIRouter:
     """Endpoints for the other services only; the gateway never forwards these paths."""
-    router = APIRouter(prefix="/internal", include_in_schema=False)
+    router = APIRouter(prefix="/internal", include_in_schema=False, route_class=StrictJSONRoute)
 
     @router.post("/keys/verify", response_model=s.KeyVerification)
     def verify_key(body: s.KeyVerifyRequest, service: ReadService) -> s.KeyVerification:
@@ -315,7 +318,7 @@ def internal_router() -> APIRouter:
 
 
 def _misc_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJSONRoute)
 
     @router.post(
         "/import",

@@ -313,9 +313,9 @@ class EquipmentCreate(_Input):
     """Pilot-test equipment (中试设备) of a platform or manufacturer."""
 
     external_ref: ExternalRef | None = None
-    supplier_id: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
-        description="ID of the owning platform or manufacturer."
-    )
+    supplier_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=40), AfterValidator(_clean_short)
+    ] = Field(description="ID of the owning platform or manufacturer.")
     name: Name
     model: OptionalText | None = None
     specs: LabelList = Field(default_factory=list, description="Key specifications.")
@@ -371,7 +371,9 @@ class SolutionCreate(_Input):
     """A pilot-test solution (中试解决方案) offered by a platform."""
 
     external_ref: ExternalRef | None = None
-    platform_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    platform_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=40), AfterValidator(_clean_short)
+    ]
     title: Name
     description: LongText = ""
     industry_chains: ChainList = Field(default_factory=list)
@@ -450,11 +452,19 @@ class DeleteResult(BaseModel):
     version: int = Field(description="The catalog's change sequence number after this write.")
 
 
+# Filters are compared with stored text, which never holds control, zero-width or bidi-override
+# characters (and PostgreSQL text cannot hold NUL at all): such a filter is a 422, not a query.
+FilterLabel = Annotated[str, Field(max_length=100), AfterValidator(_clean_short)]
+FilterId = Annotated[str, Field(max_length=40), AfterValidator(_clean_short)]
 Limit = Annotated[int, Field(ge=1, le=100, description="Page size (1–100).")]
 Cursor = Annotated[
     str | None, Field(max_length=200, description="`next_cursor` of the previous page.")
 ]
-Query_ = Annotated[str | None, Field(max_length=200, description="Text to look for.")]
+Query_ = Annotated[
+    str | None,
+    Field(max_length=200, description="Text to look for."),
+    AfterValidator(lambda v: None if v is None else _clean_long(v)),
+]
 
 
 class _Filters(BaseModel):
@@ -465,38 +475,38 @@ class _Filters(BaseModel):
 
 
 class SupplierFilters(_Filters):
-    chain: Annotated[str | None, Field(max_length=100)] = Field(
+    chain: FilterLabel | None = Field(
         default=None, description="Industry chain: canonical name, alias or English name."
     )
-    district: Annotated[str | None, Field(max_length=100)] = None
+    district: FilterLabel | None = None
     stage: Stage | None = None
     accepts_vouchers: bool | None = None
     level: Level | None = None
-    certification: Annotated[str | None, Field(max_length=100)] = None
-    tag: Annotated[str | None, Field(max_length=100)] = None
+    certification: FilterLabel | None = None
+    tag: FilterLabel | None = None
     updated_since: DateTimeText | None = None
     q: Query_ = None
 
 
 class DemandFilters(_Filters):
-    chain: Annotated[str | None, Field(max_length=100)] = None
-    district: Annotated[str | None, Field(max_length=100)] = None
+    chain: FilterLabel | None = None
+    district: FilterLabel | None = None
     stage: Stage | None = None
     needs_voucher: bool | None = None
-    tag: Annotated[str | None, Field(max_length=100)] = None
+    tag: FilterLabel | None = None
     updated_since: DateTimeText | None = None
     q: Query_ = None
 
 
 class EquipmentFilters(_Filters):
-    supplier_id: Annotated[str | None, Field(max_length=40)] = None
+    supplier_id: FilterId | None = None
     updated_since: DateTimeText | None = None
     q: Query_ = None
 
 
 class SolutionFilters(_Filters):
-    platform_id: Annotated[str | None, Field(max_length=40)] = None
-    chain: Annotated[str | None, Field(max_length=100)] = None
+    platform_id: FilterId | None = None
+    chain: FilterLabel | None = None
     stage: Stage | None = None
     updated_since: DateTimeText | None = None
     q: Query_ = None

@@ -38,6 +38,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def could_be_id(text: str) -> bool:
+    """Whether ``text`` could name a stored row: printable, and short like every issued ID."""
+    return 0 < len(text) <= 40 and text.isprintable()
+
+
 def random_id(prefix: str) -> str:
     # Random, not sequential: IDs must not let a caller enumerate other callers' resources.
     return f"{prefix}_{secrets.token_hex(8)}"
@@ -293,7 +298,9 @@ class CatalogService:
     # ------------------------------------------------------------ write helpers
 
     def _row(self, spec: ResourceSpec, public_id: str) -> Any:
-        row = self.repo.get(spec.model, public_id, spec.kind)
+        # An ID from a URL path is caller text: one that no ID could be (a NUL, which PostgreSQL
+        # text cannot even hold, or any other control character) names nothing.
+        row = self.repo.get(spec.model, public_id, spec.kind) if could_be_id(public_id) else None
         if row is None:
             raise NotFoundError(f"{spec.label} '{public_id}' does not exist.")
         return row

@@ -43,6 +43,7 @@ from services.gateway.clients import (
     UpstreamError,
 )
 from services.gateway.rate_limit import MemoryRateLimiter, Quota, RateLimiter, RedisRateLimiter
+from services.gateway.security_headers import SecurityHeadersMiddleware
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import (
     CONSUMER_HEADER,
@@ -226,6 +227,16 @@ def create_app(
 
         Plain ASGI: the hop skips FastAPI's routing.
         """
+        if not is_canonical_path(scope["path"]):
+            # The scope is decided on this path, but an HTTP client on the hop may resolve
+            # `..` (`/v1/platforms/../admin/keys` is `/v1/admin/keys` to it): never forward one.
+            refusal = problem_response(
+                400,
+                "The path must not contain '.' or '..' segments or empty segments "
+                "(encoded or not).",
+            )
+            await refusal(scope, receive, send)
+            return
         principal_or_refusal = await _admit(scope, app.state.authenticator)
         if isinstance(principal_or_refusal, Response):
             await principal_or_refusal(scope, receive, send)
@@ -278,7 +289,15 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
+
+
+def is_canonical_path(path: str) -> bool:
+    """Whether a (percent-decoded) path has no ``.``, ``..`` or empty inner segments."""
+    segments = path.split("/")[1:]
+    inner = segments[:-1]  # a trailing slash is the service's to answer (404)
+    return not any(s in (".", "..") for s in segments) and all(inner)
 
 
 async def _admit(scope: Scope, authenticator: Authenticator) -> Principal | Response:

@@ -17,6 +17,7 @@ from services.matching.schemas import (
     SimilarResponse,
 )
 from services.matching.service import MatchingService
+from services.shared.json_body import StrictJSONRoute
 from services.shared.problems import problem_responses
 
 STALE_HEADER = "X-Index-Stale"
@@ -40,7 +41,9 @@ _AHEAD = (
 )
 STORED_ERRORS = {**problem_responses(404, 422, 500, s422=_AHEAD), **_NOT_CAUGHT_UP}
 AD_HOC_ERRORS = {
-    **problem_responses(400, 422, 500, s400="The request body is not valid JSON.", s422=_AHEAD),
+    **problem_responses(
+        400, 415, 422, 500, s400="The request body is not valid JSON.", s422=_AHEAD
+    ),
     **_NOT_CAUGHT_UP,
 }
 
@@ -51,7 +54,7 @@ def _mark_stale(response: Response, stale: bool) -> None:
 
 
 def matching_router() -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["matching"])
+    router = APIRouter(prefix="/v1", tags=["matching"], route_class=StrictJSONRoute)
 
     @router.get(
         "/demands/{demand_id}/matches",

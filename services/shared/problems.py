@@ -223,6 +223,7 @@ _DESCRIPTIONS = {
     404: "No such resource.",
     409: "The write conflicts with an existing resource (e.g. a duplicate `external_ref`).",
     413: "The request body is too large for this endpoint.",
+    415: "The body is not JSON: send it as `application/json` (UTF-8).",
     422: "Validation failed; `errors` lists every field at fault.",
     429: "Rate limit exhausted; retry after `Retry-After` seconds.",
     500: "Unexpected error, logged with the request ID; never carries a stack trace.",
