@@ -43,6 +43,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_ready(base: str, process: subprocess.Popen[str], timeout: float) -> None:
+    """Poll ``/readyz`` until it answers 200; fail with the process output if it dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, f"{base} did not become ready in {timeout} s"
+        time.sleep(0.2)
+
+
 def test_console_script_is_installed_with_every_command(env: dict[str, str]) -> None:
     result = run(["--help"], env)
     assert result.returncode == 0
@@ -140,16 +154,7 @@ def test_up_serves_the_demo_through_the_gateway_and_stops_on_sigterm(
     )
     base = f"http://127.0.0.1:{ports['gateway']}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "the stack did not become ready"
-            time.sleep(0.3)
+        wait_until_ready(base, process, timeout=60)
         headers = {"X-API-Key": env["PILOTMATCH_ADMIN_KEY"]}
         platforms = httpx.get(base + "/v1/platforms", params={"limit": 100}, headers=headers)
         names = [p["name"] for p in platforms.json()["items"]]

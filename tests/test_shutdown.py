@@ -16,7 +16,7 @@ import httpx
 
 from services.catalog import migrate
 from tests.catalog.conftest import platform_body
-from tests.test_cli import free_port
+from tests.test_cli import free_port, wait_until_ready
 
 PILOTMATCH = str(Path(sys.executable).parent / "pilotmatch")
 
@@ -35,15 +35,7 @@ def test_sigterm_during_a_request_lets_it_complete(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "catalog did not start"
-            time.sleep(0.1)
+        wait_until_ready(base, process, timeout=30)
         # An import long enough to be in flight when the signal arrives.
         body = {
             "platforms": [platform_body(external_ref=f"p{i}", name=f"平台{i}") for i in range(4000)]
