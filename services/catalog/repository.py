@@ -42,6 +42,7 @@ from services.catalog.models import (
     ChangeLogEntry,
     Consumer,
     Equipment,
+    IdempotencyRecord,
     Solution,
     Supplier,
 )
@@ -316,6 +317,45 @@ class CatalogRepository:
         if not include_revoked:
             stmt = stmt.where(ApiKey.revoked_at.is_(None))
         return [(row[0], row[1]) for row in self.session.execute(stmt)]
+
+    # ------------------------------------------------------------ idempotency keys
+
+    def idempotency_record(self, consumer_id: str, key: str) -> IdempotencyRecord | None:
+        stmt = select(IdempotencyRecord).where(
+            IdempotencyRecord.consumer_id == consumer_id, IdempotencyRecord.key == key
+        )
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def delete_idempotency_record(self, record: IdempotencyRecord) -> None:
+        self.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.pk == record.pk))
+        self.session.expunge(record)
+
+    def add_idempotency_record(self, record: IdempotencyRecord) -> bool:
+        """Store an answer; False when another transaction already holds (consumer, key).
+
+        On a conflict the session is rolled back: the write the answer belongs to is undone.
+        """
+        self.session.add(record)
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            return False
+        return True
+
+    def sweep_idempotency_records(self, before: datetime, limit: int = 100) -> None:
+        """Delete up to ``limit`` answers stored before ``before``; rows another writer holds
+        are skipped (PostgreSQL ``SKIP LOCKED``), so two sweeps never wait on each other."""
+        expired = (
+            select(IdempotencyRecord.pk)
+            .where(IdempotencyRecord.created_at < before)
+            .order_by(IdempotencyRecord.pk)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        pks = list(self.session.execute(expired).scalars())
+        if pks:
+            self.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.pk.in_(pks)))
 
 
 _JSON_COLUMNS = {"tags", "capabilities", "equipment", "certifications", "industry_chains", "specs"}

@@ -7,27 +7,78 @@ functions built in ``_collection_router`` at runtime.
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.catalog import idempotency
 from services.catalog import schemas as s
+from services.catalog.idempotency import IdempotencyService, IdempotentRequest, StoredAnswer
 from services.catalog.keys import KeyService
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService, Resource, random_id, utcnow
+from services.shared.errors import BadRequestError
 from services.shared.json_body import StrictJSONRoute
 from services.shared.problems import problem_responses
 from services.shared.taxonomy import load_taxonomy
 
 
 class UnitOfWork:
-    """A write session and the service bound to it; the route commits once, at the end."""
+    """A write session and the service bound to it; the route commits once, at the end.
 
-    def __init__(self, session: Any, service: CatalogService) -> None:
+    With an ``Idempotency-Key`` (POST routes only) the route first asks ``replay()`` for a stored
+    answer, and ends with ``finish()``, which stores its answer in the same transaction.
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        service: CatalogService,
+        idempotent: IdempotentRequest | None = None,
+        idempotency_ttl_seconds: float = 86_400,
+    ) -> None:
         self.session = session
         self.service = service
+        self.idempotent = idempotent
+        self._idempotency = IdempotencyService(service.repo, idempotency_ttl_seconds, utcnow)
 
     def commit(self) -> None:
         self.session.commit()
+
+    def replay(self) -> Response | None:
+        """The stored answer to a repeated request, or None when this one must be carried out."""
+        if self.idempotent is None:
+            return None
+        answer = self._idempotency.lookup(self.idempotent)
+        return None if answer is None else _replayed(answer)
+
+    def finish(self, answer: BaseModel, status_code: int, location: str | None = None) -> Any:
+        """Commit the write and return its answer, stored first when the request has a key."""
+        if self.idempotent is None:
+            self.commit()
+            return answer
+        response = JSONResponse(jsonable_encoder(answer), status_code=status_code)
+        if location is not None:
+            response.headers["Location"] = location
+        body = bytes(response.body).decode()
+        earlier = self._idempotency.store(self.idempotent, status_code, body, location)
+        if earlier is not None:
+            return _replayed(earlier)
+        self.commit()
+        return response
+
+
+def _replayed(answer: StoredAnswer) -> Response:
+    headers = {idempotency.REPLAYED_HEADER: "true"}
+    if answer.location is not None:
+        headers["Location"] = answer.location
+    return Response(
+        answer.body,
+        status_code=answer.status_code,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 def _service(request: Request, session: Any) -> CatalogService:
@@ -50,8 +101,53 @@ def write_unit(request: Request) -> Iterator[UnitOfWork]:
         yield UnitOfWork(session, _service(request, session))
 
 
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "1–200 printable ASCII characters, unique per request you mean to make once. A repeat with "
+    "the same key and body gets the first answer again (with `Idempotent-Replayed: true`) "
+    "without a second write; the same key with another body is a 422. Keys expire after "
+    "`IDEMPOTENCY_TTL_SECONDS` (24 h)."
+)
+
+
+async def idempotent_request(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias=idempotency.HEADER, description=IDEMPOTENCY_KEY_DESCRIPTION),
+    ] = None,
+) -> IdempotentRequest | None:
+    if idempotency_key is None:
+        return None
+    return idempotency.request_for(
+        idempotency_key,
+        request.headers.get(idempotency.CONSUMER_HEADER),
+        request.method,
+        request.url.path,
+        await request.body(),
+    )
+
+
+def idempotent_write_unit(
+    request: Request,
+    idempotent: Annotated[IdempotentRequest | None, Depends(idempotent_request)],
+) -> Iterator[UnitOfWork]:
+    ttl = request.app.state.settings.idempotency_ttl_seconds
+    with request.app.state.db.session(write=True) as session:
+        yield UnitOfWork(session, _service(request, session), idempotent, ttl)
+
+
+def no_idempotency_key(request: Request) -> None:
+    # The answer to key creation holds the secret, which is never stored: nothing to replay.
+    if idempotency.HEADER in request.headers:
+        raise BadRequestError(
+            f"{idempotency.HEADER} is not accepted here: the answer holds a secret that is "
+            "never stored, so it could not be replayed. Send the request without it."
+        )
+
+
 ReadService = Annotated[CatalogService, Depends(read_service)]
 WriteUnit = Annotated[UnitOfWork, Depends(write_unit)]
+IdempotentWriteUnit = Annotated[UnitOfWork, Depends(idempotent_write_unit)]
 
 # What the catalog itself answers; the gateway's document adds 401, 403, 429, 502, 503, 504.
 LIST_ERRORS = problem_responses(
@@ -104,13 +200,16 @@ def _collection_router(
     )
     def create_item(
         body: Annotated[create, Body(openapi_examples=create_examples)],  # type: ignore[valid-type]
-        uow: WriteUnit,
+        uow: IdempotentWriteUnit,
         response: Response,
     ) -> Any:
+        if (replayed := uow.replay()) is not None:
+            return replayed
         item, version, warnings = uow.service.create(resource, body)
-        uow.commit()
-        response.headers["Location"] = f"/v1{path}/{item.id}"
-        return written(**{**item.model_dump(), "version": version, "warnings": warnings})
+        location = f"/v1{path}/{item.id}"
+        response.headers["Location"] = location
+        answer = written(**{**item.model_dump(), "version": version, "warnings": warnings})
+        return uow.finish(answer, status.HTTP_201_CREATED, location)
 
     @router.get(
         "",
@@ -270,7 +369,10 @@ def _admin_router() -> APIRouter:
         response_model=s.ApiKeyCreated,
         operation_id="createApiKey",
         summary="Issue an API key (shown once) — scope admin",
+        description=f"Refuses `{idempotency.HEADER}` with a 400: the answer holds the secret, "
+        "which is never stored, so it cannot be replayed.",
         responses=WRITE_ERRORS,
+        dependencies=[Depends(no_idempotency_key)],
     )
     def create_key(
         body: Annotated[s.ApiKeyCreate, Body(openapi_examples=s.API_KEY_CREATE_EXAMPLES)],
@@ -333,11 +435,11 @@ def _misc_router() -> APIRouter:
     )
     def import_catalog(
         body: Annotated[s.ImportRequest, Body(openapi_examples=s.IMPORT_EXAMPLES)],
-        uow: WriteUnit,
-    ) -> s.ImportReport:
-        report = uow.service.import_catalog(body)
-        uow.commit()
-        return report
+        uow: IdempotentWriteUnit,
+    ) -> Any:
+        if (replayed := uow.replay()) is not None:
+            return replayed
+        return uow.finish(uow.service.import_catalog(body), status.HTTP_200_OK)
 
     @router.get(
         "/changes",

@@ -52,6 +52,9 @@ class CatalogSettings(ServiceSettings):
     )
     max_import_items: int = Field(default=10_000, ge=1, le=1_000_000)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    idempotency_ttl_seconds: float = Field(
+        default=86_400, gt=0, description="How long a stored Idempotency-Key answer is replayed."
+    )
 
     @field_validator("database_url")
     @classmethod
