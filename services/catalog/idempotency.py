@@ -28,6 +28,7 @@ CONSUMER_HEADER = "X-Pilotmatch-Consumer"
 REPLAYED_HEADER = "Idempotent-Replayed"
 ANONYMOUS = "anonymous"
 
+KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]{1,200}")
 
 

@@ -113,7 +113,14 @@ async def idempotent_request(
     request: Request,
     idempotency_key: Annotated[
         str | None,
-        Header(alias=idempotency.HEADER, description=IDEMPOTENCY_KEY_DESCRIPTION),
+        Header(
+            alias=idempotency.HEADER,
+            description=IDEMPOTENCY_KEY_DESCRIPTION,
+            min_length=1,
+            max_length=200,
+            # Printable ASCII, no space at either end (HTTP would strip it anyway).
+            pattern=idempotency.KEY_PATTERN,
+        ),
     ] = None,
 ) -> IdempotentRequest | None:
     if idempotency_key is None:

@@ -213,7 +213,9 @@ class HttpxClient:
         request = httpx.Request(
             method,
             url,
-            headers=headers,
+            # Header values arrive as latin-1 text of the caller's bytes: send the same bytes
+            # (httpx would refuse non-ASCII text).
+            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
             content=body,
             extensions={
                 "timeout": {

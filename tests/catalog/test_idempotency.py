@@ -139,10 +139,11 @@ def test_without_the_header_nothing_changes(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("key", [b"", b"x" * 201, "clé".encode(), b"tab\there", b"nul\x7f"])
-def test_a_malformed_key_is_a_400(client: TestClient, key: bytes) -> None:
+def test_a_malformed_key_is_a_422_naming_the_header(client: TestClient, key: bytes) -> None:
     response = client.post("/v1/platforms", json=platform_body(), headers={"Idempotency-Key": key})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["errors"][0]["field"] == "header.Idempotency-Key"
     assert _count(client, "/v1/platforms") == 0
 
 
