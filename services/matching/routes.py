@@ -16,7 +16,7 @@ from services.matching.schemas import (
     SimilarParams,
     SimilarResponse,
 )
-from services.matching.service import MatchingService
+from services.matching.service import EncodedResults, MatchingService
 from services.shared.json_body import StrictJSONRoute
 from services.shared.problems import problem_responses
 
@@ -48,9 +48,11 @@ AD_HOC_ERRORS = {
 }
 
 
-def _mark_stale(response: Response, stale: bool) -> None:
-    if stale:
-        response.headers[STALE_HEADER] = "true"
+def _encoded(result: EncodedResults) -> Response:
+    """The body as the service encoded it. ``response_model`` still documents it, but a
+    ``Response`` returned as is skips FastAPI's re-validation and re-encoding."""
+    headers = {STALE_HEADER: "true"} if result.index_stale else None
+    return Response(result.body, media_type="application/json", headers=headers)
 
 
 def matching_router() -> APIRouter:
@@ -67,13 +69,11 @@ def matching_router() -> APIRouter:
         demand_id: str,
         params: Annotated[MatchParams, Query()],
         service: Service,
-        response: Response,
-    ) -> MatchResponse:
+    ) -> Response:
         result = await service.matches_for_demand(
             demand_id, params.kind, params.limit, params.min_version
         )
-        _mark_stale(response, result.index_stale)
-        return result
+        return _encoded(result)
 
     @router.post(
         "/match",
@@ -86,11 +86,9 @@ def matching_router() -> APIRouter:
         body: Annotated[MatchDemand, Body(openapi_examples=MATCH_DEMAND_EXAMPLES)],
         params: Annotated[MatchParams, Query()],
         service: Service,
-        response: Response,
-    ) -> MatchResponse:
+    ) -> Response:
         result = await service.match(body, params.kind, params.limit, params.min_version)
-        _mark_stale(response, result.index_stale)
-        return result
+        return _encoded(result)
 
     similar_routes: tuple[tuple[Literal["platform", "manufacturer"], str, str], ...] = (
         ("platform", "/platforms/{supplier_id}/similar", "similarPlatforms"),
@@ -125,10 +123,8 @@ def _similar_endpoint(kind: Literal["platform", "manufacturer"]):  # type: ignor
         supplier_id: str,
         params: Annotated[SimilarParams, Query()],
         service: Service,
-        response: Response,
-    ) -> SimilarResponse:
+    ) -> Response:
         result = await service.similar(kind, supplier_id, params.limit, params.min_version)
-        _mark_stale(response, result.index_stale)
-        return result
+        return _encoded(result)
 
     return similar

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from services.matching.catalog_client import CatalogUnavailable
 from services.matching.index import IndexSnapshot, IndexSyncer, demand_query
@@ -14,9 +17,6 @@ from services.matching.schemas import (
     IndexStatus,
     MatchDemand,
     MatchKind,
-    MatchResponse,
-    MatchResult,
-    SimilarResponse,
     SupplierCounts,
 )
 from services.shared.errors import (
@@ -30,6 +30,15 @@ from services.shared.taxonomy import Taxonomy
 RunInThread = Callable[..., Any]
 CatalogVersion = Callable[[], Awaitable[int]]
 """Asks the catalog for its version now; raises CatalogUnavailable."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedResults:
+    """A ``MatchResponse`` or ``SimilarResponse`` as JSON bytes, encoded once from the ranker's
+    matches (no pydantic models in between), and whether the index served was stale."""
+
+    body: bytes
+    index_stale: bool
 
 
 class MatchingService:
@@ -49,7 +58,8 @@ class MatchingService:
 
     async def matches_for_demand(
         self, demand_id: str, kind: MatchKind, limit: int, min_version: int | None
-    ) -> MatchResponse:
+    ) -> EncodedResults:
+        """A ``MatchResponse``, encoded."""
         snapshot = await self._snapshot(min_version)
         demand = snapshot.demands.get(demand_id)
         if demand is None:
@@ -57,40 +67,47 @@ class MatchingService:
                 f"Demand '{demand_id}' does not exist (or is newer than the index: pass "
                 "min_version with the version of the write that created it)."
             )
-        matches = await asyncio.to_thread(self._rank, snapshot, demand, kind, limit)
-        return self._response(demand_id, snapshot, matches)
+        return await asyncio.to_thread(self._rank, snapshot, demand, kind, limit, demand_id)
 
     async def match(
         self, body: MatchDemand, kind: MatchKind, limit: int, min_version: int | None
-    ) -> MatchResponse:
+    ) -> EncodedResults:
         snapshot = await self._snapshot(min_version)
         demand = self.resolve_demand(body)
-        matches = await asyncio.to_thread(self._rank, snapshot, demand, kind, limit)
-        return self._response(None, snapshot, matches)
+        return await asyncio.to_thread(self._rank, snapshot, demand, kind, limit, None)
 
     async def similar(
         self, kind: str, supplier_id: str, limit: int, min_version: int | None
-    ) -> SimilarResponse:
+    ) -> EncodedResults:
+        """A ``SimilarResponse``, encoded."""
         snapshot = await self._snapshot(min_version)
         supplier = snapshot.suppliers.get(supplier_id)
         if supplier is None or supplier.kind != kind:
             raise NotFoundError(f"{kind.capitalize()} '{supplier_id}' does not exist.")
-        matches = await asyncio.to_thread(snapshot.index.similar, supplier_id, limit)
-        return SimilarResponse(
-            supplier_id=supplier_id,
-            index_version=snapshot.version,
-            index_stale=not self.syncer.status.catalog_reachable,
-            results=_results(matches),
-        )
+        return await asyncio.to_thread(self._similar, snapshot, supplier_id, limit)
 
     def _rank(
-        self, snapshot: IndexSnapshot, demand: DemandQuery, kind: MatchKind, limit: int
-    ) -> list[Match]:
+        self,
+        snapshot: IndexSnapshot,
+        demand: DemandQuery,
+        kind: MatchKind,
+        limit: int,
+        demand_id: str | None,
+    ) -> EncodedResults:
+        """Rank and encode a ``MatchResponse`` in the worker thread, off the event loop."""
         started = time.perf_counter()
         matches = snapshot.index.rank(demand, kind, limit)
         if self.on_rank is not None:
             self.on_rank(time.perf_counter() - started)
-        return matches
+        stale = not self.syncer.status.catalog_reachable
+        head = {"demand_id": demand_id, "index_version": snapshot.version, "index_stale": stale}
+        return EncodedResults(_encode(head, matches), stale)
+
+    def _similar(self, snapshot: IndexSnapshot, supplier_id: str, limit: int) -> EncodedResults:
+        matches = snapshot.index.similar(supplier_id, limit)
+        stale = not self.syncer.status.catalog_reachable
+        head = {"supplier_id": supplier_id, "index_version": snapshot.version, "index_stale": stale}
+        return EncodedResults(_encode(head, matches), stale)
 
     def resolve_demand(self, body: MatchDemand) -> DemandQuery:
         """Canonical chains as the catalog would store them; unknown labels become tags."""
@@ -171,26 +188,19 @@ class MatchingService:
                 ],
             )
 
-    def _response(
-        self, demand_id: str | None, snapshot: IndexSnapshot, matches: list[Match]
-    ) -> MatchResponse:
-        return MatchResponse(
-            demand_id=demand_id,
-            index_version=snapshot.version,
-            index_stale=not self.syncer.status.catalog_reachable,
-            results=_results(matches),
-        )
 
-
-def _results(matches: list[Match]) -> list[MatchResult]:
-    return [
-        MatchResult(
-            rank=position,
-            kind=match.kind,  # type: ignore[arg-type]
-            supplier_id=match.supplier_id,
-            name=match.name,
-            score=match.score,
-            explanation=match.explanation,
-        )
+def _encode(head: dict[str, Any], matches: list[Match]) -> bytes:
+    """``head`` plus ``results``, as pydantic would dump the response model (the same members
+    in the same order), without building and re-validating one model per result."""
+    results = [
+        {
+            "rank": position,
+            "kind": match.kind,
+            "supplier_id": match.supplier_id,
+            "name": match.name,
+            "score": match.score,
+            "explanation": match.explanation,
+        }
         for position, match in enumerate(matches, start=1)
     ]
+    return orjson.dumps({**head, "results": results}, option=orjson.OPT_SERIALIZE_NUMPY)
