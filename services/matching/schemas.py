@@ -105,7 +105,11 @@ class MatchResult(BaseModel):
     kind: SupplierKind
     supplier_id: str
     name: str
-    score: float = Field(description="Final score in [0, 1]; see `explanation` for its parts.")
+    score: float = Field(
+        description="Final score, higher is better (about 0 to 1.5): the base (relative text "
+        "similarity plus industry-chain and tag parts) times each constraint's factor; "
+        "`explanation` gives every part."
+    )
     explanation: dict[str, Any] = Field(
         description="Why, in data: text and industry-chain parts, matched terms, chains and "
         "tags, and every constraint that raised, lowered or excluded."
