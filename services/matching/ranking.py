@@ -611,13 +611,14 @@ class MatchIndex:
         tag_weights = self._demand_tags(demand)
         tag_score, tag_hits = self._tag_scores(tag_weights)
         chain_weight = w.chain * (w.inferred_chain_confidence if chain_source == "inferred" else 1)
+        cues = self._cues(demand)
 
-        def eligible(candidates: IntArray) -> npt.NDArray[np.bool_]:
-            return self._eligible(candidates, kind, demand.required_certifications)
+        def eligible(hit: npt.NDArray[np.bool_]) -> None:
+            self._restrict_eligible(hit, kind, demand.required_certifications)
 
         def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
             chain_score = self._chain_scores(slots, candidates)
-            factors = self._factors(demand, candidates)
+            factors = self._factors(demand, candidates, cues)
             relative, total = self._combine_parts(
                 similarity, best, chain_weight * chain_score, tag_score[candidates], factors
             )
@@ -637,7 +638,7 @@ class MatchIndex:
                 ),
                 chain=(chain_weight, float(scored.chain_score[j]), slots, chain_source),
                 tags=(float(tag_score[d]), tag_hits, tag_weights),
-                constraints=self._constraint_details(demand, d, scored.factors, j),
+                constraints=self._constraint_details(demand, d, scored.factors, j, cues),
             )
             for d, j in self._top(scored, limit)
         ]
@@ -674,8 +675,8 @@ class MatchIndex:
             (((c, 1.0),), 1.0, self._chain_names[c]) for c in self._chain_ids(doc.industry_chains)
         ]
 
-        def eligible(candidates: IntArray) -> npt.NDArray[np.bool_]:
-            return candidates != i
+        def eligible(hit: npt.NDArray[np.bool_]) -> None:
+            hit[i] = False
 
         def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
             chain_score = self._chain_scores(weighted_slots, candidates)
@@ -705,7 +706,7 @@ class MatchIndex:
         cols: IntArray,
         data: FloatArray,
         tag_score: FloatArray,
-        scorer: tuple[Callable[[IntArray], npt.NDArray[np.bool_]], _Score],
+        scorer: tuple[Callable[[npt.NDArray[np.bool_]], None], _Score],
         limit: int,
         ceiling: float,
         max_factor: float,
@@ -716,54 +717,33 @@ class MatchIndex:
         A supplier's score is at most ``(text * relative + ceiling + tag * tag score) *
         max_factor`` (``ceiling``: the chain part at full credit). The suppliers best by that
         bound are scored first; the ``limit``-th of their scores is a floor for the result,
-        and only suppliers whose bound reaches the floor are scored in full."""
-        eligible = scorer[0]
-        candidates, similarity = self._all_candidates(cols, data, tag_score)
-        ok = eligible(candidates)
-        candidates, similarity = candidates[ok], similarity[ok]
-        best = float(similarity.max()) if similarity.size else 0.0
-        return self._shortlist(
-            candidates, similarity, best, tag_score, scorer, limit, ceiling, max_factor
-        )
+        and only suppliers whose bound reaches the floor are scored in full.
 
-    def _shortlist(
-        self,
-        candidates: IntArray,
-        similarity: FloatArray,
-        best: float,
-        tag_score: FloatArray,
-        scorer: tuple[Callable[[IntArray], npt.NDArray[np.bool_]], _Score],
-        limit: int,
-        ceiling: float,
-        max_factor: float,
-    ) -> _Scored:
-        """The candidates that can reach the top ``limit``, scored (see ``_search``)."""
-        score = scorer[1]
-        first = SHORTLIST + 4 * limit
-        if len(candidates) <= first:
-            return score(candidates, similarity, best)
-        w = self.weights
-        relative = similarity / best if best > 0 else np.zeros_like(similarity)
-        bound = (w.text * relative + ceiling + w.tag * tag_score[candidates]) * max_factor
-        top = np.argpartition(-bound, first - 1)[:first]
-        floor = -float(
-            np.partition(-score(candidates[top], similarity[top], best).total, limit - 1)[limit - 1]
-        )
-        keep = np.flatnonzero(bound >= floor - 1e-5)
-        return score(candidates[keep], similarity[keep], best)
-
-    def _all_candidates(
-        self, cols: IntArray, data: FloatArray, tag_score: FloatArray
-    ) -> tuple[IntArray, FloatArray]:
-        """Every row sharing a term or a tag with the query, and its cosine."""
-        n = self._n_main
+        Everything before the shortlist works on dense arrays over all rows: at 100k rows a
+        vector operation costs tens of microseconds, while gathering a candidate list of the
+        same size costs several times that."""
+        restrict, score = scorer
         similarity = np.concatenate(
             [self._segment_similarity(self._main, cols, data), self._delta_similarity(cols, data)]
         )
         hit = (similarity > 0) | (tag_score > 0)
-        hit[:n] &= self._alive
-        candidates = np.flatnonzero(hit)
-        return candidates, similarity[candidates]
+        hit[: self._n_main] &= self._alive
+        restrict(hit)
+        best = float(similarity.max(where=hit, initial=0.0))
+        first = SHORTLIST + 4 * limit
+        if np.count_nonzero(hit) <= first:
+            candidates = np.flatnonzero(hit)
+            return score(candidates, similarity[candidates], best)
+        w = self.weights
+        # The bound without its constant terms orders the rows the same way.
+        order = w.tag * tag_score
+        if best > 0:
+            order += (w.text / best) * similarity
+        order[~hit] = -np.inf
+        top = _largest(order, first)
+        floor = -float(np.partition(-score(top, similarity[top], best).total, limit - 1)[limit - 1])
+        keep = np.flatnonzero((order + ceiling) * max_factor >= floor - 1e-5)
+        return score(keep, similarity[keep], best)
 
     def _segment_similarity(
         self, segment: _Segment, cols: IntArray, data: FloatArray
@@ -847,13 +827,17 @@ class MatchIndex:
         self, postings: _Postings, n_rows: int, field_weights: list[float]
     ) -> sp.csr_matrix:
         n_fields = len(field_weights)
-        rows = np.repeat(
-            np.frombuffer(postings.slots, dtype=np.int64),
-            np.frombuffer(postings.lengths, dtype=np.int64),
+        # Postings come in slot order, so they already are the rows of a CSR matrix: its
+        # row pointers follow from the lengths, with no per-posting row array (at 100k
+        # documents that array alone would be 300 MiB) and no COO-to-CSR sort.
+        indptr = np.zeros(n_rows * n_fields + 1, dtype=np.int64)
+        indptr[np.frombuffer(postings.slots, dtype=np.int64) + 1] = np.frombuffer(
+            postings.lengths, dtype=np.int64
         )
+        np.cumsum(indptr, out=indptr)
         cols = np.frombuffer(postings.terms, dtype=np.int32)
         per_field = sp.csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), (rows, cols)),
+            (np.ones(len(cols), dtype=np.float32), cols, indptr),
             shape=(n_rows * n_fields, len(self._vocabulary)),
         )
         per_field.sum_duplicates()
@@ -1106,23 +1090,24 @@ class MatchIndex:
 
     # -- constraints ----------------------------------------------------------------------
 
-    def _eligible(
-        self, candidates: IntArray, kind: KindFilter, required: Sequence[str]
-    ) -> npt.NDArray[np.bool_]:
-        ok = np.ones(len(candidates), dtype=bool)
+    def _restrict_eligible(
+        self, hit: npt.NDArray[np.bool_], kind: KindFilter, required: Sequence[str]
+    ) -> None:
+        """Clear, in place, the rows of ``hit`` (all rows) that are of another kind or lack a
+        required certification."""
         if kind != "all":
-            ok &= self._kind[candidates] == (1 if kind == "manufacturer" else 0)
+            hit &= self._kind == (1 if kind == "manufacturer" else 0)
         for cert in dict.fromkeys(normalize_certification(c) for c in required):
             if not cert:
                 continue
             j = self._certs.get(cert)
             if j is None:
-                return np.zeros(len(candidates), dtype=bool)  # nobody holds it
-            holds = np.zeros(self._n_main + len(self._delta.docs), dtype=bool)
+                hit[:] = False  # nobody holds it
+                return
+            holds = np.zeros(len(hit), dtype=bool)
             for rows in self._holders(lambda s: s.C, j):
                 holds[rows] = True
-            ok &= holds[candidates]
-        return ok
+            hit &= holds
 
     def _holders(self, matrix: Callable[[_Segment], sp.csc_matrix], j: int) -> list[IntArray]:
         """Rows (index-wide) holding column ``j`` of a tag or certification matrix, per
@@ -1132,6 +1117,16 @@ class MatchIndex:
             main.column(matrix(main), j),
             self._n_main + delta.column(matrix(delta), j),
         ]
+
+    def _cues(self, demand: DemandQuery) -> _DemandCues:
+        """What the demand's wording says about supplier kind and production scale, read
+        once per query (normalising the text is the costly part)."""
+        lean, lean_cues = self._lean(demand)
+        text = self._analyzer.normalize(demand.title + " " + demand.description)
+        pilot_scale = not _contains_any(text, _VOLUME_CUES) or bool(
+            _contains_any(text, _SMALL_BATCH_CUES)
+        )
+        return _DemandCues(lean, lean_cues, pilot_scale)
 
     def _lean(self, demand: DemandQuery) -> tuple[float, list[str]]:
         """(lean, cues): +1 leans to manufacturers, -1 to platforms."""
@@ -1145,7 +1140,9 @@ class MatchIndex:
         cues += to_maker + to_platform
         return max(-1.0, min(1.0, lean)), cues
 
-    def _factors(self, demand: DemandQuery, candidates: IntArray) -> dict[str, FloatArray]:
+    def _factors(
+        self, demand: DemandQuery, candidates: IntArray, cues: _DemandCues
+    ) -> dict[str, FloatArray]:
         """Multiplicative factor of each constraint for each candidate, in a fixed order."""
         w = self.weights
         factors: dict[str, FloatArray] = {}
@@ -1163,23 +1160,25 @@ class MatchIndex:
             factors["district"] = np.where(
                 (self._district[candidates] == j) & (j >= 0), 1.0 + w.district_match, 1.0
             ).astype(np.float32)
-        lean, _ = self._lean(demand)
+        lean = cues.lean
         if lean:
             unwanted = 0 if lean > 0 else 1
             factors["kind"] = np.where(
                 self._kind[candidates] == unwanted, 1.0 - w.kind_lean * abs(lean), 1.0
             ).astype(np.float32)
-        demand_text = self._analyzer.normalize(demand.title + " " + demand.description)
-        if not _contains_any(demand_text, _VOLUME_CUES) or _contains_any(
-            demand_text, _SMALL_BATCH_CUES
-        ):
+        if cues.pilot_scale:
             factors["scale"] = np.where(
                 self._volume_only[candidates], 1.0 - w.scale_mismatch, 1.0
             ).astype(np.float32)
         return factors
 
     def _constraint_details(
-        self, demand: DemandQuery, d: int, factors: dict[str, FloatArray], j: int
+        self,
+        demand: DemandQuery,
+        d: int,
+        factors: dict[str, FloatArray],
+        j: int,
+        cues: _DemandCues,
     ) -> list[dict[str, Any]]:
         """Each constraint's factor and reason; ``_match`` adds the effect in score units."""
         doc = self._doc(d)
@@ -1213,9 +1212,11 @@ class MatchIndex:
                 where = "in" if factor > 1 else "not in"
                 reason = f"{where} the preferred district {demand.district}"
             elif name == "kind":
-                lean, cues = self._lean(demand)
-                wanted = "manufacturer" if lean > 0 else "platform"
-                reason = f"the demand leans to a {wanted} ({', '.join(cues)}); this is a {doc.kind}"
+                wanted = "manufacturer" if cues.lean > 0 else "platform"
+                reason = (
+                    f"the demand leans to a {wanted} ({', '.join(cues.lean_cues)}); "
+                    f"this is a {doc.kind}"
+                )
             else:  # scale
                 reason = (
                     "advertises volume production only; the demand is a pilot or small-batch need"
@@ -1483,6 +1484,35 @@ def _merge_slots(
             seen.add(key)
             out.append((options, weight, label))
     return out
+
+
+def _largest(values: FloatArray, k: int) -> IntArray:
+    """Positions of the ``k`` largest values (in no particular order; ``len(values) > k``).
+
+    A threshold read from a strided sample first cuts the array to a few times ``k``
+    positions, so the selection runs on those instead of on every row; when the cut keeps
+    fewer than ``k`` (a skewed sample), the whole array is partitioned."""
+    n = len(values)
+    step = max(1, n // 4096)
+    if step > 1:
+        sample = values[::step]
+        rank = min(len(sample), 3 * k * len(sample) // n + 2)
+        threshold = np.partition(sample, len(sample) - rank)[len(sample) - rank]
+        if np.isfinite(threshold):
+            some = np.flatnonzero(values >= threshold)
+            if len(some) >= k:
+                return some[np.argpartition(-values[some], k - 1)[:k]]
+    return np.argpartition(-values, k - 1)[:k]
+
+
+class _DemandCues(NamedTuple):
+    """A demand's wording, read once per query: its lean to a supplier kind (+1
+    manufacturers, -1 platforms) with the words that caused it, and whether it is a pilot or
+    small-batch need (volume-only suppliers then fit less)."""
+
+    lean: float
+    lean_cues: list[str]
+    pilot_scale: bool
 
 
 class _Scored(NamedTuple):

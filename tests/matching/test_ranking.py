@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from services.matching.ranking import (
@@ -12,6 +13,7 @@ from services.matching.ranking import (
     MatchIndex,
     RankingWeights,
     SupplierDoc,
+    _largest,
     normalize_certification,
 )
 from services.shared.taxonomy import Taxonomy, load_taxonomy
@@ -422,3 +424,21 @@ def test_shortlist_bound_does_not_change_the_ranking(
     monkeypatch.setattr(ranking, "SHORTLIST", 0)  # bound everything beyond 4 per result
     for demand, want in zip(demands, expected, strict=True):
         assert [(m.supplier_id, m.score) for m in index.rank(demand, limit=3)] == want
+
+
+@pytest.mark.parametrize("n", [50, 5_000, 100_000])
+def test_largest_picks_exactly_the_k_largest_values(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = rng.random(n, dtype=np.float32)
+    values[rng.random(n) < 0.5] = -np.inf  # rows that are not candidates
+    values[: n // 10] = np.round(values[: n // 10], 1)  # many ties
+    k = 40
+    picked = _largest(values, k)
+    assert len(picked) == k and len(set(picked.tolist())) == k
+    assert sorted(values[picked].tolist()) == sorted(np.sort(values)[-k:].tolist())
+
+
+def test_largest_falls_back_when_the_sample_sees_no_candidate() -> None:
+    values = np.full(200_000, -np.inf, dtype=np.float32)
+    values[[7, 70_001, 199_999]] = [0.5, 0.25, 0.75]  # too sparse for a strided sample
+    assert sorted(_largest(values, 2).tolist()) == [7, 199_999]
