@@ -42,7 +42,13 @@ from services.gateway.clients import (
     UpstreamClient,
     UpstreamError,
 )
-from services.gateway.rate_limit import MemoryRateLimiter, Quota, RateLimiter, RedisRateLimiter
+from services.gateway.rate_limit import (
+    MemoryRateLimiter,
+    Quota,
+    RateLimiter,
+    RedisRateLimiter,
+    charged,
+)
 from services.gateway.security_headers import SecurityHeadersMiddleware
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import (
@@ -50,6 +56,7 @@ from services.gateway.upstream import (
     ProxiedResponse,
     RouteTimeouts,
     Upstream,
+    costly_route,
     fetch,
     forward,
     upstream_for,
@@ -222,6 +229,13 @@ def create_app(
         burst = max(1, math.ceil(rate * settings.rate_limit_burst_seconds / 60))
         return Quota(rate, burst)
 
+    costs = {"import": settings.rate_limit_import_cost, "match": settings.rate_limit_match_cost}
+
+    def cost_of(path: str) -> int:
+        """Tokens a request spends: imports and rankings cost more than a plain read."""
+        kind = costly_route(path)
+        return 1 if kind is None else costs[kind]
+
     async def proxy(scope: Scope, receive: Receive, send: Send) -> None:
         """``/v1/*``: authenticate, authorise, rate-limit, then forward.
 
@@ -244,15 +258,18 @@ def create_app(
         principal = principal_or_refusal
         limit_headers: list[tuple[bytes, bytes]] = []
         if not principal.is_bootstrap_admin:
-            decision = await app.state.rate_limiter.hit(principal.key_id, quota_for(principal))
+            quota = quota_for(principal)
+            cost = charged(quota, cost_of(scope["path"]))
+            decision = await app.state.rate_limiter.hit(principal.key_id, quota, cost)
             limit_headers = [
                 (k.lower().encode(), v.encode()) for k, v in decision.headers().items()
             ]
             if not decision.allowed:
                 rejections.labels(principal.consumer_id).inc()
+                costs_more = f" (this request counts as {cost})" if cost > 1 else ""
                 refusal = problem_response(
                     429,
-                    f"Rate limit of {decision.limit} requests in a burst exceeded; "
+                    f"Rate limit of {decision.limit} requests in a burst exceeded{costs_more}; "
                     "retry after the time in Retry-After.",
                     headers=decision.headers(),
                 )

@@ -15,6 +15,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect
@@ -42,6 +43,10 @@ _MATCHING_PATHS = re.compile(
     r"^/v1/(match|index|demands/[^/]+/matches|(platforms|manufacturers)/[^/]+/similar)/?$"
 )
 _IMPORT_PATH = re.compile(r"^/v1/import/?$")
+# The matching paths that rank (``/v1/index`` only reports status).
+_RANKING_PATHS = re.compile(
+    r"^/v1/(match|demands/[^/]+/matches|(platforms|manufacturers)/[^/]+/similar)/?$"
+)
 
 # RFC 9110 §7.6.1 hop-by-hop fields (and the legacy Proxy-Connection). Headers that the
 # ``Connection`` field names are hop-by-hop too and are added per message.
@@ -83,6 +88,15 @@ _SMALL_BODY = 64 * 1024
 
 def upstream_for(path: str) -> str:
     return "matching" if _MATCHING_PATHS.match(path) else "catalog"
+
+
+def costly_route(path: str) -> Literal["import", "match"] | None:
+    """Which of the expensive kinds of route ``path`` is, if any (for the rate limit's cost)."""
+    if _IMPORT_PATH.match(path):
+        return "import"
+    if _RANKING_PATHS.match(path):
+        return "match"
+    return None
 
 
 @dataclass(frozen=True)
