@@ -52,7 +52,6 @@ from services.gateway.rate_limit import (
 from services.gateway.security_headers import SecurityHeadersMiddleware
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import (
-    CONSUMER_HEADER,
     ProxiedResponse,
     RouteTimeouts,
     Upstream,
@@ -61,6 +60,7 @@ from services.gateway.upstream import (
     forward,
     upstream_for,
 )
+from services.shared.caller import CONSUMER_HEADER, SCOPES_HEADER
 from services.shared.health import Degraded, health_router
 from services.shared.metrics import ServiceMetrics
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -282,7 +282,10 @@ def create_app(
             receive,
             upstream,
             route_timeouts.for_path(path),
-            extra_headers=[(CONSUMER_HEADER, principal.consumer_id)],
+            extra_headers=[
+                (CONSUMER_HEADER, principal.consumer_id),
+                (SCOPES_HEADER, " ".join(sorted(principal.scopes))),
+            ],
         )
         if not isinstance(response, ProxiedResponse) and response.status_code in (502, 503, 504):
             upstream_errors.labels(upstream.name, str(response.status_code)).inc()

@@ -33,6 +33,7 @@ from services.gateway.clients import (
     UpstreamResponse,
     UpstreamTimeout,
 )
+from services.shared.caller import CONSUMER_HEADER, SCOPES_HEADER
 from services.shared.problems import problem_response
 from services.shared.request_context import REQUEST_ID_HEADER, current_request_id
 
@@ -66,12 +67,13 @@ HOP_BY_HOP = frozenset(
 _HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
 # Request fields the gateway sets itself or keeps: the client library writes Host; the caller's
 # key stays here; Expect is answered by the gateway's own server.
-CONSUMER_HEADER = "X-Pilotmatch-Consumer"
 _NOT_FORWARDED_UP = _HOP_BY_HOP_BYTES | {
     b"host",
     b"x-api-key",
-    # Set by the gateway from the verified key; a caller's own value is never passed on.
+    # Set by the gateway from the verified key; a caller's own value is never passed on: the
+    # services behind decide whose demands a request may see by them.
     CONSUMER_HEADER.lower().encode(),
+    SCOPES_HEADER.lower().encode(),
     b"expect",
     REQUEST_ID_HEADER.lower().encode(),
     b"traceparent",
