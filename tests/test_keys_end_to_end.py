@@ -93,3 +93,38 @@ def test_the_bootstrap_admin_key_is_not_rate_limited(sqlite_url: str) -> None:
     with in_process_stack(sqlite_url, rate_limit_per_minute=60, rate_limit_burst_seconds=1) as api:
         for _ in range(5):
             assert api.get("/v1/platforms", headers={"X-API-Key": ADMIN_KEY}).status_code == 200
+
+
+def test_import_and_matching_spend_more_of_the_rate_limit(sqlite_url: str) -> None:
+    with in_process_stack(
+        sqlite_url,
+        # One token every 10 s, ten in the bucket: nothing comes back while the test runs.
+        rate_limit_per_minute=6,
+        rate_limit_burst_seconds=100,
+        rate_limit_import_cost=6,
+        rate_limit_match_cost=3,
+    ) as api:
+        key = issue(api, "catalog:read", "catalog:write", "match:read")
+        headers = {"X-API-Key": key}
+        imported = api.post("/v1/import", json={}, headers=headers)
+        assert imported.status_code == 200, imported.text
+        assert imported.headers["ratelimit-remaining"] == "4"
+        matched = api.post("/v1/match", json=demand_body(), headers=headers)
+        assert matched.status_code == 200, matched.text
+        assert matched.headers["ratelimit-remaining"] == "1"
+        read = api.get("/v1/platforms", headers=headers)
+        assert read.headers["ratelimit-remaining"] == "0"
+        refused = api.post("/v1/match", json=demand_body(), headers=headers)
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["retry-after"] == "30", "three tokens must come back"
+        assert "counts as 3" in refused.json()["detail"]
+        index = api.get("/v1/index", headers=headers)
+        assert index.status_code == 429, "the bucket is empty even for a plain read"
+
+
+def test_expensive_routes_cost_more_by_default() -> None:
+    from services.gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(environment="test", admin_key=ADMIN_KEY)
+    assert (settings.rate_limit_import_cost, settings.rate_limit_match_cost) == (20, 2)

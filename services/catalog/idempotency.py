@@ -21,10 +21,11 @@ from datetime import datetime, timedelta
 
 from services.catalog.models import IdempotencyRecord
 from services.catalog.repository import CatalogRepository
+from services.shared import caller
 from services.shared.errors import BadRequestError, ConflictError, FieldIssue, InvalidInputError
 
 HEADER = "Idempotency-Key"
-CONSUMER_HEADER = "X-Pilotmatch-Consumer"
+CONSUMER_HEADER = caller.CONSUMER_HEADER
 REPLAYED_HEADER = "Idempotent-Replayed"
 ANONYMOUS = "anonymous"
 

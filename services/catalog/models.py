@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -94,13 +95,34 @@ class Supplier(TimestampedMixin, Base):
 
 
 class Demand(TimestampedMixin, Base):
-    """A pilot-test demand (中试需求): the input of matching."""
+    """A pilot-test demand (中试需求): the input of matching.
+
+    A demand belongs to the consumer whose key created it (``owner_consumer_id``; null for
+    demands loaded from inside, e.g. the demo catalog or the CLI import, and for those created
+    before owners were recorded). ``external_ref`` is the owner's own ID, so it is unique per
+    owner: two consumers may both call a demand "D-1". Demands without an owner share one
+    namespace, kept unique by a partial index (a plain unique constraint treats NULL owners as
+    all different).
+    """
 
     __tablename__ = "demands"
+    __table_args__ = (
+        UniqueConstraint("owner_consumer_id", "external_ref"),
+        Index(
+            "uq_demands_external_ref_unowned",
+            "external_ref",
+            unique=True,
+            sqlite_where=text("owner_consumer_id IS NULL"),
+            postgresql_where=text("owner_consumer_id IS NULL"),
+        ),
+    )
 
     pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(40), unique=True)
-    external_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+    owner_consumer_id: Mapped[str | None] = mapped_column(
+        String(200), comment="consumer whose key created it; null: created from inside"
+    )
+    external_ref: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
     industry_chains: Mapped[list[str]] = mapped_column(JsonList)
@@ -165,6 +187,8 @@ class ChangeLogEntry(Base):
     resource_id: Mapped[str] = mapped_column(String(40), index=True)
     op: Mapped[str] = mapped_column(String(8))
     data: Mapped[dict[str, Any] | None] = mapped_column(JsonList)
+    # A demand's owner, on its deletes too, so the log can be filtered for one consumer.
+    owner_consumer_id: Mapped[str | None] = mapped_column(String(200))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -57,6 +57,18 @@ _IN_CHUNK = 900
 
 
 @dataclass(frozen=True)
+class OwnedBy:
+    """Narrows a demand query to one owner's rows; ``consumer_id`` None: the unowned rows."""
+
+    consumer_id: str | None
+
+    def condition(self, column: Any) -> ColumnElement[bool]:
+        if self.consumer_id is None:
+            return column.is_(None)  # type: ignore[no-any-return]
+        return column == self.consumer_id  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
 class ListQuery:
     """Filters of a list request, already resolved to stored values by the service."""
 
@@ -66,6 +78,7 @@ class ListQuery:
     text: str | None = None
     text_columns: tuple[str, ...] = ()
     updated_since: datetime | None = None
+    owned_by: OwnedBy | None = None  # demands only; None: every owner's
     after_pk: int = 0
     limit: int = 20
 
@@ -106,29 +119,53 @@ class CatalogRepository:
         for start in range(0, len(entries), 5000):
             self.session.execute(stmt, list(entries[start : start + 5000]))
 
-    def list_changes(self, after: int, limit: int) -> list[ChangeLogEntry]:
+    def list_changes(
+        self, after: int, limit: int, demands_of: str | None = None
+    ) -> list[ChangeLogEntry]:
+        """Entries after ``after``; with ``demands_of``, demand entries of that owner only."""
         stmt = (
             select(ChangeLogEntry)
             .where(ChangeLogEntry.version > after)
             .order_by(ChangeLogEntry.version)
             .limit(limit)
         )
+        if demands_of is not None:
+            stmt = stmt.where(
+                or_(
+                    ChangeLogEntry.resource != "demand",
+                    ChangeLogEntry.owner_consumer_id == demands_of,
+                )
+            )
         return list(self.session.execute(stmt).scalars())
 
     # ------------------------------------------------------------ single rows
 
-    def get(self, model: type[Row], public_id: str, kind: str | None = None) -> Row | None:
+    def get(
+        self,
+        model: type[Row],
+        public_id: str,
+        kind: str | None = None,
+        owned_by: OwnedBy | None = None,
+    ) -> Row | None:
         stmt = select(model).where(model.id == public_id)  # type: ignore[attr-defined]
         if kind is not None:
             stmt = stmt.where(Supplier.kind == kind)
+        if owned_by is not None:
+            stmt = stmt.where(owned_by.condition(model.owner_consumer_id))  # type: ignore[attr-defined]
         return self.session.execute(stmt).scalar_one_or_none()
 
     def get_by_external_ref(
-        self, model: type[Row], external_ref: str, kind: str | None = None
+        self,
+        model: type[Row],
+        external_ref: str,
+        kind: str | None = None,
+        owned_by: OwnedBy | None = None,
     ) -> Row | None:
         stmt = select(model).where(model.external_ref == external_ref)  # type: ignore[attr-defined]
         if kind is not None:
             stmt = stmt.where(Supplier.kind == kind)
+        if owned_by is not None:
+            stmt = stmt.where(owned_by.condition(model.owner_consumer_id))  # type: ignore[attr-defined]
         return self.session.execute(stmt).scalar_one_or_none()
 
     def add(self, row: Base) -> None:
@@ -148,7 +185,11 @@ class CatalogRepository:
     # ------------------------------------------------------------ bulk (import)
 
     def rows_by_external_refs(
-        self, model: type[Base], refs: Iterable[str], kind: str | None = None
+        self,
+        model: type[Base],
+        refs: Iterable[str],
+        kind: str | None = None,
+        owned_by: OwnedBy | None = None,
     ) -> dict[str, Any]:
         """Stored rows (plain, read-only rows: no ORM identity map) keyed by external_ref."""
         found: dict[str, Any] = {}
@@ -170,6 +211,8 @@ class CatalogRepository:
             stmt = select(table).where(condition)
             if kind is not None:
                 stmt = stmt.where(table.c.kind == kind)
+            if owned_by is not None:
+                stmt = stmt.where(owned_by.condition(table.c.owner_consumer_id))
             for row in self.session.execute(stmt):
                 found[row.external_ref] = row
         return found
@@ -232,6 +275,8 @@ class CatalogRepository:
         conditions: list[ColumnElement[bool]] = []
         if query.kind is not None:
             conditions.append(Supplier.kind == query.kind)
+        if query.owned_by is not None:
+            conditions.append(query.owned_by.condition(model.owner_consumer_id))  # type: ignore[attr-defined]
         for name, value in query.equal:
             conditions.append(getattr(model, name) == value)
         for name, element in query.contains:
@@ -365,4 +410,4 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-__all__ = ["CatalogRepository", "ListQuery"]
+__all__ = ["CatalogRepository", "ListQuery", "OwnedBy"]

@@ -18,6 +18,7 @@ from services.catalog.idempotency import IdempotencyService, IdempotentRequest, 
 from services.catalog.keys import KeyService
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService, Resource, random_id, utcnow
+from services.shared import caller
 from services.shared.errors import BadRequestError
 from services.shared.json_body import StrictJSONRoute
 from services.shared.problems import problem_responses
@@ -87,6 +88,9 @@ def _service(request: Request, session: Any) -> CatalogService:
         CatalogRepository(session),
         load_taxonomy(),
         max_import_items=settings.max_import_items,
+        caller=caller.from_headers(
+            request.headers.get(caller.CONSUMER_HEADER), request.headers.get(caller.SCOPES_HEADER)
+        ),
     )
 
 
@@ -178,6 +182,22 @@ WRITE_ERRORS = problem_responses(
 )
 
 
+_NOT_YOURS = (
+    "A key without the `admin` scope reaches only its own consumer's demands: another "
+    "consumer's demand is a 404, exactly as if it did not exist."
+)
+DEMAND_ACCESS = {
+    "create": "The demand belongs to the consumer whose key created it (`owner`, set by the "
+    "server; a body that sends `owner` is a 422). `external_ref` must be unique among that "
+    "consumer's demands.",
+    "list": "A key without the `admin` scope lists only its own consumer's demands; an admin "
+    "key lists every consumer's.",
+    "get": _NOT_YOURS,
+    "update": _NOT_YOURS + " The owner never changes.",
+    "delete": _NOT_YOURS,
+}
+
+
 def _collection_router(
     *,
     resource: Resource,
@@ -194,8 +214,12 @@ def _collection_router(
     page: type[BaseModel],
     filters: type[BaseModel],
     description: str,
+    access: dict[str, str] | None = None,
 ) -> APIRouter:
+    """``access``: per operation ("create", "list", "get", "update", "delete"), who may do it,
+    for resources that belong to a consumer."""
     router = APIRouter(prefix=path, tags=[tag], route_class=StrictJSONRoute)
+    access = access or {}
 
     @router.post(
         "",
@@ -203,6 +227,7 @@ def _collection_router(
         response_model=written,
         operation_id=f"create{singular}",
         summary=f"Create a {description}",
+        description=access.get("create"),
         responses=WRITE_ERRORS,
     )
     def create_item(
@@ -223,6 +248,7 @@ def _collection_router(
         response_model=page,
         operation_id=f"list{plural}",
         summary=f"List {description}s, filtered and paginated",
+        description=access.get("list"),
         responses=LIST_ERRORS,
     )
     def list_items(query: Annotated[filters, Query()], service: ReadService) -> Any:  # type: ignore[valid-type]
@@ -234,6 +260,7 @@ def _collection_router(
         response_model=read,
         operation_id=f"get{singular}",
         summary=f"Get one {description}",
+        description=access.get("get"),
         responses=ONE_ERRORS,
     )
     def get_item(item_id: str, service: ReadService) -> Any:
@@ -244,6 +271,7 @@ def _collection_router(
         response_model=written,
         operation_id=f"update{singular}",
         summary=f"Change fields of a {description}",
+        description=access.get("update"),
         responses={**WRITE_ERRORS, **ONE_ERRORS},
     )
     def update_item(
@@ -260,6 +288,7 @@ def _collection_router(
         response_model=s.DeleteResult,
         operation_id=f"delete{singular}",
         summary=f"Delete a {description}",
+        description=access.get("delete"),
         responses=ONE_ERRORS,
     )
     def delete_item(item_id: str, uow: WriteUnit) -> s.DeleteResult:
@@ -320,6 +349,7 @@ def catalog_router() -> APIRouter:
             written=s.DemandWriteResult,
             page=s.DemandPage,
             filters=s.DemandFilters,
+            access=DEMAND_ACCESS,
         )
     )
     router.include_router(
@@ -437,7 +467,11 @@ def _misc_router() -> APIRouter:
         summary="Upsert many platforms, manufacturers and demands by external_ref",
         description="Up to 10,000 items in one request. Valid items are kept when others fail; "
         "each rejected item is reported with its list, index and the fields at fault. "
-        "Importing the same body twice changes nothing the second time.",
+        "Importing the same body twice changes nothing the second time.\n\n"
+        "Demands are upserted by `external_ref` among the caller's own demands only: an "
+        "`external_ref` that another consumer uses creates the caller's own demand and leaves "
+        "the other one alone. An import spends `RATE_LIMIT_IMPORT_COST` (20) requests' worth "
+        "of the key's rate limit.",
         responses=WRITE_ERRORS,
     )
     def import_catalog(
@@ -454,6 +488,10 @@ def _misc_router() -> APIRouter:
         operation_id="listChanges",
         tags=["changes"],
         summary="Page through the catalog's change log (for sync)",
+        description="Suppliers, equipment and solutions are shared: every key sees their "
+        "changes. A key without the `admin` scope sees the changes of its own consumer's "
+        "demands only (deletes included), so the versions in a page may have gaps; an admin key "
+        "sees every change.",
         responses=problem_responses(422, 500),
     )
     def list_changes(query: Annotated[s.ChangeFilters, Query()], service: ReadService) -> Any:

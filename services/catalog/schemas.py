@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -244,7 +245,11 @@ class SupplierPage(BaseModel):
 class DemandCreate(_Input):
     """A pilot-test demand (中试需求)."""
 
-    external_ref: ExternalRef | None = None
+    external_ref: ExternalRef | None = Field(
+        default=None,
+        description="The caller's own ID; unique among the caller's demands (another consumer "
+        "may use the same one).",
+    )
     title: Name
     description: LongText = ""
     industry_chains: ChainList = Field(default_factory=list)
@@ -282,6 +287,12 @@ class DemandUpdate(_Input):
 
 
 class DemandRead(_Stored):
+    owner: str | None = Field(
+        validation_alias=AliasChoices("owner_consumer_id", "owner"),
+        description="The consumer whose API key created the demand; null for demands loaded "
+        "from inside (demo catalog, CLI import). Set by the server, never by a request: a "
+        "consumer that is not admin sees and changes only its own demands.",
+    )
     title: str
     description: str
     industry_chains: list[str]

@@ -4,6 +4,11 @@ factory) come in as arguments so it is tested without a server.
 Every write runs under the catalog version lock, appends to the change log in the same
 transaction, and reports the catalog version after the write. A write that changes nothing
 appends nothing and does not move the version, which makes imports idempotent.
+
+Demands belong to the consumer that created them. A caller that is neither admin nor internal
+(see ``services.shared.caller``) sees and changes only its own: another consumer's demand is
+"not found", exactly like one that does not exist, so its existence does not leak. Suppliers,
+equipment and solutions are shared catalog data.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from pydantic import BaseModel, ValidationError
 from services.catalog import schemas as s
 from services.catalog.models import Base, Demand, Equipment, Solution, Supplier
 from services.catalog.pagination import decode_cursor, encode_cursor
-from services.catalog.repository import CatalogRepository, ListQuery
+from services.catalog.repository import CatalogRepository, ListQuery, OwnedBy
+from services.shared.caller import INTERNAL, Caller
 from services.shared.errors import (
     ConflictError,
     FieldIssue,
@@ -92,7 +98,13 @@ class _VersionedWrite:
         self.current = self.start
         self.entries: list[dict[str, Any]] = []
 
-    def record(self, resource: str, resource_id: str, data: dict[str, Any] | None) -> int:
+    def record(
+        self,
+        resource: str,
+        resource_id: str,
+        data: dict[str, Any] | None,
+        owner: str | None = None,
+    ) -> int:
         self.current += 1
         self.entries.append(
             {
@@ -102,6 +114,7 @@ class _VersionedWrite:
                 "op": "delete" if data is None else "upsert",
                 "data": data,
                 "changed_at": self.now,
+                "owner_consumer_id": owner,
             }
         )
         return self.current
@@ -132,12 +145,19 @@ class CatalogService:
         clock: Clock = utcnow,
         new_id: IdFactory = random_id,
         max_import_items: int = 10_000,
+        caller: Caller = INTERNAL,
     ) -> None:
         self.repo = repo
         self.taxonomy = taxonomy
         self.clock = clock
         self.new_id = new_id
         self.max_import_items = max_import_items
+        self.caller = caller
+
+    def _visible(self, spec: ResourceSpec) -> OwnedBy | None:
+        """The owner a caller's reads of ``spec`` are narrowed to (None: not narrowed)."""
+        owner = self.caller.restricted_to
+        return OwnedBy(owner) if spec.model is Demand and owner is not None else None
 
     # ------------------------------------------------------------ reads
 
@@ -157,6 +177,7 @@ class CatalogService:
                 text=query.text,
                 text_columns=_TEXT_COLUMNS[spec.model],
                 updated_since=query.updated_since,
+                owned_by=self._visible(spec),
                 after_pk=decode_cursor(filters.cursor),
                 limit=filters.limit + 1,
             ),
@@ -210,7 +231,8 @@ class CatalogService:
         return self.repo.current_version()
 
     def changes(self, after: int, limit: int) -> s.ChangePage:
-        rows = self.repo.list_changes(after, limit)
+        """The change log; a consumer that may not see every demand sees only its own."""
+        rows = self.repo.list_changes(after, limit, demands_of=self.caller.restricted_to)
         items = [
             s.Change(
                 version=row.version,
@@ -236,8 +258,10 @@ class CatalogService:
         tx = _VersionedWrite(self.repo, self.clock())
         values = data.model_dump()
         warnings = self._prepare(spec, values, existing=None)
+        if spec.model is Demand:
+            values["owner_consumer_id"] = self.caller.consumer_id
         if values.get("external_ref") is not None:
-            self._ensure_ref_free(spec, values["external_ref"])
+            self._ensure_ref_free(spec, values["external_ref"], values.get("owner_consumer_id"))
         row = spec.model(
             id=self.new_id(spec.id_prefix),
             created_at=tx.now,
@@ -262,7 +286,7 @@ class CatalogService:
         if (
             values.get("external_ref") is not None and values["external_ref"] != row.external_ref  # type: ignore[attr-defined]
         ):
-            self._ensure_ref_free(spec, values["external_ref"])
+            self._ensure_ref_free(spec, values["external_ref"], _owner(row))
         old_name = getattr(row, "name", None)
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
         if not changed:
@@ -290,7 +314,7 @@ class CatalogService:
                 tx.record("solution", solution.id, None)
             self.repo.delete_children(public_id)
         self.repo.delete(row)
-        tx.record(spec.resource, public_id, None)
+        tx.record(spec.resource, public_id, None, _owner(row))
         if isinstance(row, Equipment):
             self._drop_equipment_name(tx, row.supplier_id, row.name)
         return tx.finish()
@@ -300,20 +324,26 @@ class CatalogService:
     def _row(self, spec: ResourceSpec, public_id: str) -> Any:
         # An ID from a URL path is caller text: one that no ID could be (a NUL, which PostgreSQL
         # text cannot even hold, or any other control character) names nothing.
-        row = self.repo.get(spec.model, public_id, spec.kind) if could_be_id(public_id) else None
+        row = (
+            self.repo.get(spec.model, public_id, spec.kind, self._visible(spec))
+            if could_be_id(public_id)
+            else None
+        )
         if row is None:
             raise NotFoundError(f"{spec.label} '{public_id}' does not exist.")
         return row
 
-    def _ensure_ref_free(self, spec: ResourceSpec, external_ref: str) -> None:
-        if self.repo.get_by_external_ref(spec.model, external_ref, spec.kind) is not None:
+    def _ensure_ref_free(self, spec: ResourceSpec, external_ref: str, owner: str | None) -> None:
+        """external_ref is unique per resource, and for demands per owner."""
+        owned_by = OwnedBy(owner) if spec.model is Demand else None
+        if self.repo.get_by_external_ref(spec.model, external_ref, spec.kind, owned_by) is not None:
             raise ConflictError(
                 f"A {spec.label.lower()} with external_ref '{external_ref}' already exists."
             )
 
     def _record(self, tx: _VersionedWrite, spec: ResourceSpec, row: Any) -> s._Stored:
         read = spec.read.model_validate(row)
-        tx.record(spec.resource, row.id, read.model_dump(mode="json"))
+        tx.record(spec.resource, row.id, read.model_dump(mode="json"), _owner(row))
         return read
 
     def _prepare(
@@ -506,7 +536,13 @@ class CatalogService:
             )
             accepted[values["external_ref"]] = (index, values)
 
-        existing: dict[str, Any] = self.repo.rows_by_external_refs(spec.model, accepted, spec.kind)
+        # A caller's external_refs name its own demands only: importing another consumer's
+        # external_ref creates the caller's own demand and leaves the other one alone.
+        owner = self.caller.consumer_id if spec.model is Demand else None
+        owned_by = OwnedBy(owner) if spec.model is Demand else None
+        existing: dict[str, Any] = self.repo.rows_by_external_refs(
+            spec.model, accepted, spec.kind, owned_by
+        )
         registered: dict[str, list[str]] = {}
         if spec.model is Supplier and existing:
             for equipment in self.repo.equipment_of([row.id for row in existing.values()]):
@@ -526,9 +562,10 @@ class CatalogService:
                     "created_at": tx.now,
                     "updated_at": tx.now,
                     **({"kind": spec.kind} if spec.kind else {}),
+                    **({"owner_consumer_id": owner} if spec.model is Demand else {}),
                 }
                 inserts.append(full)
-                tx.record(spec.resource, full["id"], _read_dict(spec, full))
+                tx.record(spec.resource, full["id"], _read_dict(spec, full), owner)
                 created += 1
                 continue
             kept = [n for n in registered.get(row.id, []) if n not in values.get("equipment", ())]
@@ -546,8 +583,9 @@ class CatalogService:
                 "version": version,
                 "created_at": row.created_at,
                 "updated_at": tx.now,
+                "owner_consumer_id": owner,
             }
-            tx.record(spec.resource, row.id, _read_dict(spec, full))
+            tx.record(spec.resource, row.id, _read_dict(spec, full), owner)
             updated += 1
         self.repo.bulk_insert(spec.model, inserts)
         self.repo.bulk_update(spec.model, updates)
@@ -580,6 +618,11 @@ class CatalogService:
 def _read_dict(spec: ResourceSpec, full: dict[str, Any]) -> dict[str, Any]:
     # The values were validated on the way in; construct skips validating them again.
     return spec.read.model_construct(**full).model_dump(mode="json")
+
+
+def _owner(row: Any) -> str | None:
+    """A demand's owner; None for other resources, which belong to no one."""
+    return getattr(row, "owner_consumer_id", None)
 
 
 def _raw_ref(raw: Any) -> str | None:

@@ -42,18 +42,25 @@ from services.gateway.clients import (
     UpstreamClient,
     UpstreamError,
 )
-from services.gateway.rate_limit import MemoryRateLimiter, Quota, RateLimiter, RedisRateLimiter
+from services.gateway.rate_limit import (
+    MemoryRateLimiter,
+    Quota,
+    RateLimiter,
+    RedisRateLimiter,
+    charged,
+)
 from services.gateway.security_headers import SecurityHeadersMiddleware
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import (
-    CONSUMER_HEADER,
     ProxiedResponse,
     RouteTimeouts,
     Upstream,
+    costly_route,
     fetch,
     forward,
     upstream_for,
 )
+from services.shared.caller import CONSUMER_HEADER, SCOPES_HEADER
 from services.shared.health import Degraded, health_router
 from services.shared.metrics import ServiceMetrics
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -222,6 +229,13 @@ def create_app(
         burst = max(1, math.ceil(rate * settings.rate_limit_burst_seconds / 60))
         return Quota(rate, burst)
 
+    costs = {"import": settings.rate_limit_import_cost, "match": settings.rate_limit_match_cost}
+
+    def cost_of(path: str) -> int:
+        """Tokens a request spends: imports and rankings cost more than a plain read."""
+        kind = costly_route(path)
+        return 1 if kind is None else costs[kind]
+
     async def proxy(scope: Scope, receive: Receive, send: Send) -> None:
         """``/v1/*``: authenticate, authorise, rate-limit, then forward.
 
@@ -244,15 +258,18 @@ def create_app(
         principal = principal_or_refusal
         limit_headers: list[tuple[bytes, bytes]] = []
         if not principal.is_bootstrap_admin:
-            decision = await app.state.rate_limiter.hit(principal.key_id, quota_for(principal))
+            quota = quota_for(principal)
+            cost = charged(quota, cost_of(scope["path"]))
+            decision = await app.state.rate_limiter.hit(principal.key_id, quota, cost)
             limit_headers = [
                 (k.lower().encode(), v.encode()) for k, v in decision.headers().items()
             ]
             if not decision.allowed:
                 rejections.labels(principal.consumer_id).inc()
+                costs_more = f" (this request counts as {cost})" if cost > 1 else ""
                 refusal = problem_response(
                     429,
-                    f"Rate limit of {decision.limit} requests in a burst exceeded; "
+                    f"Rate limit of {decision.limit} requests in a burst exceeded{costs_more}; "
                     "retry after the time in Retry-After.",
                     headers=decision.headers(),
                 )
@@ -265,7 +282,10 @@ def create_app(
             receive,
             upstream,
             route_timeouts.for_path(path),
-            extra_headers=[(CONSUMER_HEADER, principal.consumer_id)],
+            extra_headers=[
+                (CONSUMER_HEADER, principal.consumer_id),
+                (SCOPES_HEADER, " ".join(sorted(principal.scopes))),
+            ],
         )
         if not isinstance(response, ProxiedResponse) and response.status_code in (502, 503, 504):
             upstream_errors.labels(upstream.name, str(response.status_code)).inc()

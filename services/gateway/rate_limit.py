@@ -5,6 +5,11 @@ bucket of ``burst`` tokens refilled at ``rate_per_minute``. In memory by default
 ``REDIS_URL`` is set, so gateway replicas share one limit (one Lua script, atomic per key).
 The clock is injected so tests can move time. Plain Python, no HTTP.
 
+A request may cost more than one token (``cost``): an import or a match spends several, so a
+key's budget buys fewer of those than of plain reads. A cost above the bucket's size is charged
+as the whole bucket, so an expensive call is still possible on a small quota, just not twice in
+a row.
+
 (The ``limits`` package offers fixed and sliding windows, not a token bucket, so the ~20 lines
 of GCRA are written here.)
 """
@@ -49,12 +54,20 @@ class Decision:
         return out
 
 
-def gcra(tat: float | None, now: float, quota: Quota) -> tuple[Decision, float | None]:
-    """One request against a bucket: the decision and the new TAT (None: leave it unchanged)."""
+def charged(quota: Quota, cost: int) -> int:
+    """Tokens a request of ``cost`` takes: at least one, at most the whole bucket."""
+    return min(max(cost, 1), quota.burst)
+
+
+def gcra(
+    tat: float | None, now: float, quota: Quota, cost: int = 1
+) -> tuple[Decision, float | None]:
+    """One request of ``cost`` tokens against a bucket: the decision and the new TAT (None:
+    leave it unchanged)."""
     interval = quota.interval
     capacity = quota.burst * interval
     tat = now if tat is None or tat < now else tat
-    new_tat = tat + interval
+    new_tat = tat + interval * charged(quota, cost)
     allow_at = new_tat - capacity
     if now < allow_at:
         return (
@@ -66,7 +79,7 @@ def gcra(tat: float | None, now: float, quota: Quota) -> tuple[Decision, float |
 
 
 class RateLimiter(Protocol):
-    async def hit(self, key: str, quota: Quota) -> Decision: ...
+    async def hit(self, key: str, quota: Quota, cost: int = 1) -> Decision: ...
 
     async def aclose(self) -> None: ...
 
@@ -78,8 +91,8 @@ class MemoryRateLimiter:
         self._clock = clock
         self._tat: dict[str, float] = {}
 
-    async def hit(self, key: str, quota: Quota) -> Decision:
-        decision, new_tat = gcra(self._tat.get(key), self._clock(), quota)
+    async def hit(self, key: str, quota: Quota, cost: int = 1) -> Decision:
+        decision, new_tat = gcra(self._tat.get(key), self._clock(), quota, cost)
         if new_tat is not None:
             self._tat[key] = new_tat
         return decision
@@ -88,14 +101,16 @@ class MemoryRateLimiter:
         return None
 
 
-# KEYS[1] bucket; ARGV: now, interval, capacity. Returns {allowed, remaining, reset, retry}.
+# KEYS[1] bucket; ARGV: now, interval, capacity, tokens this request takes.
+# Returns {allowed, remaining, reset, retry}.
 _GCRA_LUA = """
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local capacity = tonumber(ARGV[3])
+local tokens = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
+local new_tat = tat + interval * tokens
 local allow_at = new_tat - capacity
 if now < allow_at then
   return {0, 0, tostring(tat - now), tostring(allow_at - now)}
@@ -120,11 +135,16 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._clock = clock
 
-    async def hit(self, key: str, quota: Quota) -> Decision:
+    async def hit(self, key: str, quota: Quota, cost: int = 1) -> Decision:
         interval = quota.interval
         allowed, remaining, reset, retry = await self._script(
             keys=[self._prefix + key],
-            args=[repr(self._clock()), repr(interval), repr(quota.burst * interval)],
+            args=[
+                repr(self._clock()),
+                repr(interval),
+                repr(quota.burst * interval),
+                str(charged(quota, cost)),
+            ],
         )
         return Decision(
             bool(allowed), quota.burst, max(int(remaining), 0), float(reset), float(retry)

@@ -65,6 +65,19 @@ class GatewaySettings(ServiceSettings):
         le=3600,
         description="A key may spend this many seconds' worth of its rate at once.",
     )
+    rate_limit_import_cost: int = Field(
+        default=20,
+        ge=1,
+        le=1_000_000,
+        description="Requests' worth of a key's rate limit that one `/v1/import` call spends.",
+    )
+    rate_limit_match_cost: int = Field(
+        default=2,
+        ge=1,
+        le=1_000_000,
+        description="Requests' worth of a key's rate limit that one matching call spends "
+        "(`/v1/match`, `/v1/demands/{id}/matches`, `/similar`).",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Share rate limits across gateway replicas through Redis (redis://…).",

@@ -15,6 +15,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect
@@ -32,6 +33,7 @@ from services.gateway.clients import (
     UpstreamResponse,
     UpstreamTimeout,
 )
+from services.shared.caller import CONSUMER_HEADER, SCOPES_HEADER
 from services.shared.problems import problem_response
 from services.shared.request_context import REQUEST_ID_HEADER, current_request_id
 
@@ -42,6 +44,10 @@ _MATCHING_PATHS = re.compile(
     r"^/v1/(match|index|demands/[^/]+/matches|(platforms|manufacturers)/[^/]+/similar)/?$"
 )
 _IMPORT_PATH = re.compile(r"^/v1/import/?$")
+# The matching paths that rank (``/v1/index`` only reports status).
+_RANKING_PATHS = re.compile(
+    r"^/v1/(match|demands/[^/]+/matches|(platforms|manufacturers)/[^/]+/similar)/?$"
+)
 
 # RFC 9110 §7.6.1 hop-by-hop fields (and the legacy Proxy-Connection). Headers that the
 # ``Connection`` field names are hop-by-hop too and are added per message.
@@ -61,12 +67,13 @@ HOP_BY_HOP = frozenset(
 _HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
 # Request fields the gateway sets itself or keeps: the client library writes Host; the caller's
 # key stays here; Expect is answered by the gateway's own server.
-CONSUMER_HEADER = "X-Pilotmatch-Consumer"
 _NOT_FORWARDED_UP = _HOP_BY_HOP_BYTES | {
     b"host",
     b"x-api-key",
-    # Set by the gateway from the verified key; a caller's own value is never passed on.
+    # Set by the gateway from the verified key; a caller's own value is never passed on: the
+    # services behind decide whose demands a request may see by them.
     CONSUMER_HEADER.lower().encode(),
+    SCOPES_HEADER.lower().encode(),
     b"expect",
     REQUEST_ID_HEADER.lower().encode(),
     b"traceparent",
@@ -83,6 +90,15 @@ _SMALL_BODY = 64 * 1024
 
 def upstream_for(path: str) -> str:
     return "matching" if _MATCHING_PATHS.match(path) else "catalog"
+
+
+def costly_route(path: str) -> Literal["import", "match"] | None:
+    """Which of the expensive kinds of route ``path`` is, if any (for the rate limit's cost)."""
+    if _IMPORT_PATH.match(path):
+        return "import"
+    if _RANKING_PATHS.match(path):
+        return "match"
+    return None
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,9 @@ class IndexSnapshot:
     demands: Mapping[str, DemandQuery]
     built_at: datetime
     updated_at: datetime
+    # Each demand's owner (the consumer that created it; None: created from inside), from the
+    # change log's demand data: who may ask for the demand's matches.
+    demand_owners: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,7 +105,7 @@ class _Pending:
     """Supplier and demand changes read from the log but not yet in a snapshot."""
 
     suppliers: dict[str, SupplierDoc | None] = field(default_factory=dict)
-    demands: dict[str, DemandQuery | None] = field(default_factory=dict)
+    demands: dict[str, tuple[DemandQuery, str | None] | None] = field(default_factory=dict)
 
 
 class IndexSyncer:
@@ -136,6 +139,7 @@ class IndexSyncer:
         self._stop = asyncio.Event()
         self._suppliers: dict[str, SupplierDoc] = {}
         self._demands: dict[str, DemandQuery] = {}
+        self._demand_owners: dict[str, str | None] = {}
         self._version = 0
         self._since_build = 0
         self._rebuild: asyncio.Task[None] | None = None
@@ -220,14 +224,19 @@ class IndexSyncer:
             doc = None if change.data is None else supplier_doc(change.resource, change.data)
             pending.suppliers[change.id] = doc
         elif change.resource == "demand":
-            pending.demands[change.id] = None if change.data is None else demand_query(change.data)
+            pending.demands[change.id] = (
+                None
+                if change.data is None
+                else (demand_query(change.data), change.data.get("owner"))
+            )
 
     async def _publish(self, pending: _Pending, version: int) -> None:
-        for demand_id, query in pending.demands.items():
-            if query is None:
+        for demand_id, demand in pending.demands.items():
+            if demand is None:
                 self._demands.pop(demand_id, None)
+                self._demand_owners.pop(demand_id, None)
             else:
-                self._demands[demand_id] = query
+                self._demands[demand_id], self._demand_owners[demand_id] = demand
         upserts = [doc for doc in pending.suppliers.values() if doc is not None]
         deletes = [sid for sid, doc in pending.suppliers.items() if doc is None]
         for doc in upserts:
@@ -263,6 +272,7 @@ class IndexSyncer:
                 demands=dict(self._demands),
                 built_at=built_at,
                 updated_at=now,
+                demand_owners=dict(self._demand_owners),
             )
         )
         self._maybe_schedule_rebuild()
@@ -313,6 +323,7 @@ class IndexSyncer:
                         demands=current.demands,
                         built_at=now,
                         updated_at=now,
+                        demand_owners=current.demand_owners,
                     )
                 )
         except Exception:

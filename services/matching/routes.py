@@ -17,6 +17,7 @@ from services.matching.schemas import (
     SimilarResponse,
 )
 from services.matching.service import EncodedResults, MatchingService
+from services.shared import caller
 from services.shared.json_body import StrictJSONRoute
 from services.shared.problems import problem_responses
 
@@ -28,7 +29,14 @@ def get_service(request: Request) -> MatchingService:
     return service
 
 
+def get_caller(request: Request) -> caller.Caller:
+    return caller.from_headers(
+        request.headers.get(caller.CONSUMER_HEADER), request.headers.get(caller.SCOPES_HEADER)
+    )
+
+
 Service = Annotated[MatchingService, Depends(get_service)]
+Caller = Annotated[caller.Caller, Depends(get_caller)]
 # What the matching service itself answers; the gateway's document adds 401, 403, 429, 502, 504.
 _NOT_CAUGHT_UP = problem_responses(
     503,
@@ -63,15 +71,20 @@ def matching_router() -> APIRouter:
         response_model=MatchResponse,
         operation_id="matchDemand",
         summary="Rank platforms and manufacturers for a stored demand",
+        description="A key without the `admin` scope gets matches for its own consumer's "
+        "demands only: another consumer's demand is a 404, exactly as if it did not exist. "
+        "A ranking call spends `RATE_LIMIT_MATCH_COST` (2) requests' worth of the key's rate "
+        "limit.",
         responses=STORED_ERRORS,
     )
     async def demand_matches(
         demand_id: str,
         params: Annotated[MatchParams, Query()],
         service: Service,
+        who: Caller,
     ) -> Response:
         result = await service.matches_for_demand(
-            demand_id, params.kind, params.limit, params.min_version
+            demand_id, params.kind, params.limit, params.min_version, who
         )
         return _encoded(result)
 

@@ -19,6 +19,7 @@ from services.matching.schemas import (
     MatchKind,
     SupplierCounts,
 )
+from services.shared.caller import INTERNAL, Caller
 from services.shared.errors import (
     FieldIssue,
     InvalidInputError,
@@ -57,12 +58,18 @@ class MatchingService:
         self.on_rank = on_rank
 
     async def matches_for_demand(
-        self, demand_id: str, kind: MatchKind, limit: int, min_version: int | None
+        self,
+        demand_id: str,
+        kind: MatchKind,
+        limit: int,
+        min_version: int | None,
+        caller: Caller = INTERNAL,
     ) -> EncodedResults:
-        """A ``MatchResponse``, encoded."""
+        """A ``MatchResponse``, encoded. Another consumer's demand is "not found", as in the
+        catalog: a consumer that is not admin matches only its own demands."""
         snapshot = await self._snapshot(min_version)
         demand = snapshot.demands.get(demand_id)
-        if demand is None:
+        if demand is None or not caller.may_see(snapshot.demand_owners.get(demand_id)):
             raise NotFoundError(
                 f"Demand '{demand_id}' does not exist (or is newer than the index: pass "
                 "min_version with the version of the write that created it)."

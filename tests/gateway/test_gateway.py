@@ -210,3 +210,44 @@ def test_weak_admin_key_is_refused_outside_development() -> None:
         load_settings(GatewaySettings, environment="production", admin_key="changeme")
     assert "PILOTMATCH_ADMIN_KEY" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_the_caller_cannot_choose_its_consumer_or_scopes(seen: list[httpx.Request]) -> None:
+    """Catalog and matching decide whose demands a request reaches by these two headers: only
+    the gateway may set them, from the verified key."""
+    consumer_key = "pm_0123456789ab_" + "f" * 40
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/internal/keys/verify":
+            return streamed(
+                200,
+                {
+                    "valid": True,
+                    "key_id": "0123456789ab",
+                    "consumer_id": "csm_mine",
+                    "scopes": ["catalog:read", "match:read"],
+                },
+            )
+        seen.append(request)
+        return streamed(200, {})
+
+    spoofed = [
+        ("X-API-Key", consumer_key),
+        ("X-Pilotmatch-Consumer", "csm_someone_else"),
+        ("x-pilotmatch-consumer", "csm_third"),
+        ("X-Pilotmatch-Scopes", "admin"),
+    ]
+    # Naming them in Connection must not make the gateway drop its own values either.
+    named = [*spoofed, ("Connection", "X-Pilotmatch-Consumer, X-Pilotmatch-Scopes")]
+    with gateway(handler) as client:
+        assert client.get("/v1/demands", headers=spoofed).status_code == 200
+        assert client.get("/v1/demands/dmd_1/matches", headers=spoofed).status_code == 200
+        assert client.get("/v1/demands", headers=named).status_code == 200
+        assert client.get("/v1/demands", headers={"X-API-Key": ADMIN_KEY}).status_code == 200
+    mine, matching, connection_named, admin = seen
+    for request in (mine, matching, connection_named):
+        assert request.headers.get_list("x-pilotmatch-consumer") == ["csm_mine"]
+        assert request.headers.get_list("x-pilotmatch-scopes") == ["catalog:read match:read"]
+    assert matching.url.host == "matching.test"
+    assert admin.headers.get_list("x-pilotmatch-consumer") == ["admin"]
+    assert "admin" in admin.headers["x-pilotmatch-scopes"].split()

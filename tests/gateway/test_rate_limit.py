@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from services.gateway.rate_limit import MemoryRateLimiter, Quota, RedisRateLimiter, gcra
+from services.gateway.upstream import costly_route
 
 pytestmark = pytest.mark.anyio
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -92,3 +93,68 @@ async def test_redis_replicas_share_one_bucket() -> None:
     finally:
         await first.aclose()
         await second.aclose()
+
+
+def test_a_costly_request_spends_several_tokens() -> None:
+    quota = Quota(rate_per_minute=60, burst=10)
+    decision, tat = gcra(None, 100.0, quota, cost=4)
+    assert decision.allowed and decision.remaining == 6
+    decision, tat = gcra(tat, 100.0, quota, cost=4)
+    assert decision.allowed and decision.remaining == 2
+    refused, unchanged = gcra(tat, 100.0, quota, cost=4)
+    assert not refused.allowed and unchanged is None
+    # Two tokens are left and four are needed: two more come back in two seconds.
+    assert refused.retry_after_seconds == pytest.approx(2.0)
+    cheap, _ = gcra(tat, 100.0, quota, cost=1)
+    assert cheap.allowed and cheap.remaining == 1, "a refused costly call spent nothing"
+
+
+def test_a_cost_above_the_bucket_takes_the_whole_bucket() -> None:
+    quota = Quota(rate_per_minute=60, burst=3)
+    decision, tat = gcra(None, 100.0, quota, cost=20)
+    assert decision.allowed and decision.remaining == 0
+    refused, _ = gcra(tat, 100.0, quota, cost=20)
+    assert not refused.allowed
+    assert refused.retry_after_seconds == pytest.approx(3.0), "until the bucket is full again"
+
+
+async def test_memory_limiter_charges_the_cost() -> None:
+    clock = Clock()
+    limiter = MemoryRateLimiter(clock)
+    quota = Quota(rate_per_minute=60, burst=5)
+    assert (await limiter.hit("k", quota, cost=3)).remaining == 2
+    refused = await limiter.hit("k", quota, cost=3)
+    assert not refused.allowed and refused.retry_after_seconds == pytest.approx(1.0)
+    clock.now += 1.0
+    assert (await limiter.hit("k", quota, cost=3)).allowed
+
+
+async def test_redis_limiter_charges_the_cost() -> None:
+    clock = Clock(now=1_700_000_000.0)
+    limiter = RedisRateLimiter(REDIS_URL, prefix=f"pm-test-{uuid.uuid4().hex}:", clock=clock)
+    quota = Quota(rate_per_minute=60, burst=5)
+    try:
+        first = await limiter.hit("key", quota, cost=3)
+        assert first.allowed and first.remaining == 2
+        refused = await limiter.hit("key", quota, cost=3)
+        assert not refused.allowed
+        assert refused.retry_after_seconds == pytest.approx(1.0, abs=1e-6)
+        assert (await limiter.hit("key", quota, cost=2)).allowed, "a refusal spent nothing"
+        clock.now += 5.0
+        whole = await limiter.hit("key", quota, cost=50)
+        assert whole.allowed and whole.remaining == 0, "capped at the bucket's size"
+    finally:
+        await limiter.aclose()
+
+
+def test_imports_and_rankings_are_the_costly_routes() -> None:
+    assert costly_route("/v1/import") == "import"
+    for path in (
+        "/v1/match",
+        "/v1/demands/dmd_1/matches",
+        "/v1/platforms/plt_1/similar",
+        "/v1/manufacturers/mfr_1/similar",
+    ):
+        assert costly_route(path) == "match", path
+    for path in ("/v1/index", "/v1/demands/dmd_1", "/v1/platforms", "/v1/changes"):
+        assert costly_route(path) is None, path

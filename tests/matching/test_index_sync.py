@@ -216,3 +216,35 @@ async def test_an_overdue_refit_runs_even_without_new_changes(
         await asyncio.sleep(0.02)
     runner.cancel()
     assert builder.calls >= 2
+
+
+async def test_demand_owners_follow_the_log_and_guard_the_matches(
+    catalog: TestClient, switch: Switch
+) -> None:
+    from services.matching.service import MatchingService
+    from services.shared.caller import INTERNAL, Caller
+    from services.shared.errors import NotFoundError
+    from services.shared.taxonomy import load_taxonomy
+
+    def as_consumer(consumer_id: str) -> dict[str, str]:
+        # What the gateway sends on behalf of a verified key.
+        return {"X-Pilotmatch-Consumer": consumer_id, "X-Pilotmatch-Scopes": "catalog:write"}
+
+    alices = catalog.post("/v1/demands", json=demand_body(), headers=as_consumer("csm_a")).json()
+    gone = catalog.post("/v1/demands", json=demand_body(), headers=as_consumer("csm_a")).json()
+    unowned = catalog.post("/v1/demands", json=demand_body()).json()
+    syncer = make_syncer(switch, Builder())
+    await syncer.sync_once()
+    catalog.delete(f"/v1/demands/{gone['id']}", headers=as_consumer("csm_a"))
+    await syncer.sync_once()
+    snapshot = syncer.snapshot
+    assert snapshot is not None
+    assert dict(snapshot.demand_owners) == {alices["id"]: "csm_a", unowned["id"]: None}
+
+    service = MatchingService(syncer, load_taxonomy())
+    for caller in (Caller("csm_a"), Caller("csm_b", is_admin=True), INTERNAL):
+        result = await service.matches_for_demand(alices["id"], "all", 5, None, caller)
+        assert b'"demand_id":"' + alices["id"].encode() in result.body
+    for demand_id in (alices["id"], unowned["id"]):
+        with pytest.raises(NotFoundError):
+            await service.matches_for_demand(demand_id, "all", 5, None, Caller("csm_b"))
