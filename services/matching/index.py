@@ -25,6 +25,9 @@ from services.matching.ranking import DemandQuery, Match, SupplierDoc
 logger = logging.getLogger(__name__)
 
 SUPPLIER_RESOURCES = ("platform", "manufacturer")
+RECORD_RESOURCES = ("demand", "broker", "match_outcome")
+"""Resources kept as the catalog sent them (``IndexSnapshot.records``), for brokers and the
+coverage report: the raw demand (its status, dates and broker), brokers and match outcomes."""
 
 
 class RankingIndex(Protocol):
@@ -35,6 +38,8 @@ class RankingIndex(Protocol):
     def with_changes(
         self, upserts: Sequence[SupplierDoc], deletes: Sequence[str]
     ) -> RankingIndex: ...
+
+    def demand_chains(self, demand: DemandQuery) -> tuple[list[str], str]: ...
 
     def __len__(self) -> int: ...
 
@@ -84,6 +89,8 @@ class IndexSnapshot:
     demands: Mapping[str, DemandQuery]
     built_at: datetime
     updated_at: datetime
+    # resource -> id -> the change log's data, for each of RECORD_RESOURCES.
+    records: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,6 +110,7 @@ class _Pending:
 
     suppliers: dict[str, SupplierDoc | None] = field(default_factory=dict)
     demands: dict[str, DemandQuery | None] = field(default_factory=dict)
+    records: dict[tuple[str, str], Mapping[str, Any] | None] = field(default_factory=dict)
 
 
 class IndexSyncer:
@@ -136,6 +144,7 @@ class IndexSyncer:
         self._stop = asyncio.Event()
         self._suppliers: dict[str, SupplierDoc] = {}
         self._demands: dict[str, DemandQuery] = {}
+        self._records: dict[str, dict[str, Mapping[str, Any]]] = {r: {} for r in RECORD_RESOURCES}
         self._version = 0
         self._since_build = 0
         self._rebuild: asyncio.Task[None] | None = None
@@ -221,6 +230,8 @@ class IndexSyncer:
             pending.suppliers[change.id] = doc
         elif change.resource == "demand":
             pending.demands[change.id] = None if change.data is None else demand_query(change.data)
+        if change.resource in RECORD_RESOURCES:
+            pending.records[change.resource, change.id] = change.data
 
     async def _publish(self, pending: _Pending, version: int) -> None:
         for demand_id, query in pending.demands.items():
@@ -228,6 +239,11 @@ class IndexSyncer:
                 self._demands.pop(demand_id, None)
             else:
                 self._demands[demand_id] = query
+        for (resource, record_id), data in pending.records.items():
+            if data is None:
+                self._records[resource].pop(record_id, None)
+            else:
+                self._records[resource][record_id] = data
         upserts = [doc for doc in pending.suppliers.values() if doc is not None]
         deletes = [sid for sid, doc in pending.suppliers.items() if doc is None]
         for doc in upserts:
@@ -263,6 +279,7 @@ class IndexSyncer:
                 demands=dict(self._demands),
                 built_at=built_at,
                 updated_at=now,
+                records={r: dict(items) for r, items in self._records.items()},
             )
         )
         self._maybe_schedule_rebuild()
@@ -313,6 +330,7 @@ class IndexSyncer:
                         demands=current.demands,
                         built_at=now,
                         updated_at=now,
+                        records=current.records,
                     )
                 )
         except Exception:

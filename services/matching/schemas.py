@@ -50,6 +50,13 @@ class MatchDemand(BaseModel):
     required_certifications: Annotated[list[Label], Field(max_length=20)] = Field(
         default_factory=list
     )
+    broker_id: Annotated[str, StringConstraints(max_length=40), AfterValidator(_clean)] | None = (
+        Field(
+            default=None,
+            description="A broker to list first in `brokers`, marked `assigned` (as a stored "
+            "demand's `broker_id`); an id the index does not know is ignored.",
+        )
+    )
 
 
 MATCH_DEMAND_EXAMPLES: dict[str, dict[str, Any]] = {
@@ -116,6 +123,24 @@ class MatchResult(BaseModel):
     )
 
 
+class BrokerSuggestion(BaseModel):
+    """A technology broker (技术经纪人) who covers the demand's industry chains."""
+
+    broker_id: str
+    name: str
+    organization: str
+    district: str
+    certification_level: str | None = Field(description="初级, 中级, 高级 or null.")
+    work_email: str | None
+    work_phone: str | None
+    assigned: bool = Field(description="The broker assigned to the demand (listed first).")
+    matched_chains: list[str] = Field(
+        description="The demand's industry chains (named, or inferred from its text) this "
+        "broker covers: why it is suggested."
+    )
+    same_district: bool = Field(description="The broker serves the demand's district.")
+
+
 class MatchResponse(BaseModel):
     demand_id: str | None = Field(description="The stored demand, or null for `POST /v1/match`.")
     index_version: int = Field(description="Catalog version the index had when ranking.")
@@ -123,6 +148,10 @@ class MatchResponse(BaseModel):
         description="True when the catalog is unreachable and the last index is being served."
     )
     results: list[MatchResult]
+    brokers: list[BrokerSuggestion] = Field(
+        description="Up to 3 brokers: the assigned one first, then active brokers covering "
+        "the most of the demand's chains, higher title, same district, then by id."
+    )
 
 
 class SimilarResponse(BaseModel):
