@@ -12,6 +12,7 @@ import orjson
 
 from services.matching.brokers import suggest_brokers
 from services.matching.catalog_client import CatalogUnavailable
+from services.matching.coverage import CoverageReporter
 from services.matching.index import IndexSnapshot, IndexSyncer, demand_query
 from services.matching.ranking import DemandQuery, Match
 from services.matching.schemas import (
@@ -50,8 +51,10 @@ class MatchingService:
         min_version_timeout: float = 5.0,
         catalog_version: CatalogVersion | None = None,
         on_rank: Callable[[float], None] | None = None,
+        reporter: CoverageReporter | None = None,
     ) -> None:
         self.syncer = syncer
+        self.reporter = reporter or CoverageReporter(taxonomy)
         self.taxonomy = taxonomy
         self.min_version_timeout = min_version_timeout
         self.catalog_version = catalog_version
@@ -82,6 +85,12 @@ class MatchingService:
         return await asyncio.to_thread(
             self._rank, snapshot, demand, kind, limit, None, body.broker_id
         )
+
+    async def coverage(self, threshold: float, min_version: int | None) -> dict[str, Any]:
+        """The coverage and gap report (``services.matching.coverage``), built in a worker
+        thread and kept per index version and threshold."""
+        snapshot = await self._snapshot(min_version)
+        return await asyncio.to_thread(self.reporter.report, snapshot, threshold)
 
     async def similar(
         self, kind: str, supplier_id: str, limit: int, min_version: int | None
