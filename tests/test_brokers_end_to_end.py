@@ -46,6 +46,14 @@ def test_matches_suggest_covering_brokers_with_the_assigned_one_first(api: TestC
     )
     assert adhoc.status_code == 200, adhoc.text
     assert [b["broker_id"] for b in adhoc.json()["brokers"]] == [senior["id"], junior["id"]]
+    chosen = api.post(
+        "/v1/match",
+        json={"title": "固态电池电芯中试放大", "broker_id": junior["id"]},
+    ).json()
+    assert [(b["broker_id"], b["assigned"]) for b in chosen["brokers"]] == [
+        (junior["id"], True),
+        (senior["id"], False),
+    ]
 
 
 def test_deactivated_broker_is_no_longer_suggested(api: TestClient) -> None:

@@ -56,8 +56,12 @@ a threshold above 1.0 also asks for industry-chain or sub-field agreement (chain
 0.2, tag part up to 0.3). On the demo catalog every demo demand's best result scores 1.2–1.42,
 while a demand no supplier's chain or tags fit (婴儿奶粉配方中试) tops out at 1.0."""
 
-RANK_DEPTH = 20
-"""Results looked at per open demand (for ``without_result`` and ``voucher_matchable``)."""
+RANK_DEPTH = 5
+"""Results looked at per open demand (for ``without_result`` and ``voucher_matchable``). The
+first needs only the best result; for the second, ranking already multiplies a supplier that
+takes no vouchers by 0.5 for a demand that needs one, so above the default threshold the top
+results are voucher suppliers. Cost (2,000 suppliers, this 2-core machine, shared): about
+5.6 ms per open demand at depth 5 against 11.8 ms at depth 20."""
 
 OPEN_STATUSES = frozenset({"open", "matched", "in_progress"})
 CONTACT_OUTCOMES = frozenset({"contacted", "visited", "contracted", "completed"})
