@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from services.matching.coverage import csv_headers, report_csv
+from services.matching.coverage import CSV_COLUMNS, csv_headers, report_csv
 from services.matching.schemas import (
     MATCH_DEMAND_EXAMPLES,
     CoverageParams,
@@ -120,7 +120,10 @@ def matching_router() -> APIRouter:
         "open demands that can use a voucher, and the median hours to a first contact; plus "
         "the chains without any platform or manufacturer. JSON by default; CSV (one row per "
         "chain and sub-field) with `?format=csv` or `Accept: text/csv`, the report's header "
-        "fields then in `X-Index-Version`, `X-Report-Generated-At` and `X-Report-Threshold`.",
+        "fields then in `X-Index-Version`, `X-Report-Generated-At` and `X-Report-Threshold`. "
+        "CSV columns: " + ", ".join(f"`{c}`" for c in CSV_COLUMNS) + " (`sub_field` empty on "
+        "the chain's own row; levels: national 国家级, provincial 省级, municipal 市级; "
+        "`*_by_district` is `district=count` pairs joined by `; `, most first).",
         responses={
             200: {
                 "content": {
