@@ -325,6 +325,84 @@ def up(
     raise typer.Exit(exit_code)
 
 
+report_app = typer.Typer(help="Reports computed from the catalog database.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+class _DatabaseChanges:
+    """The catalog's change log read straight from the database, in the shape matching's
+    index syncer reads it over HTTP: the report is built exactly as the service builds it."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    async def changes(self, after: int, limit: int = 1000) -> Any:
+        from services.matching.catalog_client import CatalogChangePage
+
+        page = self.service.changes(after, limit)
+        return CatalogChangePage.model_validate(page.model_dump())
+
+
+@report_app.command("coverage")
+def report_coverage(
+    format: Annotated[ReportFormat, typer.Option(help="json or csv.")] = ReportFormat.json,
+    threshold: Annotated[
+        float | None,
+        typer.Option(min=0, max=10, help="Lowest score that serves a demand (default 1.1)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """The coverage and gap report (as GET /v1/reports/coverage), from $DATABASE_URL."""
+    import asyncio
+
+    from services.matching.coverage import DEFAULT_THRESHOLD, CoverageReporter, report_csv
+    from services.matching.index import IndexSyncer
+    from services.matching.ranking import MatchIndex
+    from services.shared.taxonomy import load_taxonomy
+
+    settings = _catalog_settings()
+    _require_schema(settings.database_url)
+    taxonomy = load_taxonomy()
+    db, (session, service) = _service_session(settings)
+    try:
+        syncer = IndexSyncer(
+            _DatabaseChanges(service),  # type: ignore[arg-type]
+            lambda docs: MatchIndex.build(docs, taxonomy),
+        )
+        asyncio.run(syncer.sync_once())
+    finally:
+        session.close()
+        db.dispose()
+    assert syncer.snapshot is not None
+    report = CoverageReporter(taxonomy).report(
+        syncer.snapshot, DEFAULT_THRESHOLD if threshold is None else threshold
+    )
+    text = (
+        report_csv(report)
+        if format is ReportFormat.csv
+        else json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+    )
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc}", 1) from None
+    console.print(
+        f"coverage report written to {output} (catalog version {report['index_version']}, "
+        f"{len(report['chains_without_platform'])} chains without platforms)",
+        highlight=False,
+    )
+
+
 keys_app = typer.Typer(
     help="Manage API keys (stored hashed in the catalog database).", no_args_is_help=True
 )

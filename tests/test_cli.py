@@ -60,7 +60,7 @@ def wait_until_ready(base: str, process: subprocess.Popen[str], timeout: float) 
 def test_console_script_is_installed_with_every_command(env: dict[str, str]) -> None:
     result = run(["--help"], env)
     assert result.returncode == 0
-    for command in ("up", "serve", "migrate", "load-demo", "import"):
+    for command in ("up", "serve", "migrate", "load-demo", "import", "report"):
         assert command in result.stdout
 
 
@@ -103,6 +103,28 @@ def test_load_demo_needs_migrate_first_then_is_idempotent(env: dict[str, str]) -
     assert second.returncode == 0
     version = first.stderr.rsplit("catalog version ", 1)[1].split(")")[0]
     assert f"catalog version {version})" in second.stderr.replace("\n", " ")
+
+
+def test_report_coverage_from_the_database_as_json_and_csv(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run(["migrate"], env).returncode == 0
+    assert run(["load-demo"], env).returncode == 0
+    as_json = run(["report", "coverage"], env)
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert {"纺织服装鞋帽", "下一代移动通信（6G）"} <= set(report["chains_without_platform"])
+    assert report["threshold"] == 1.1
+    target = tmp_path / "coverage.csv"
+    as_csv = run(
+        ["report", "coverage", "--format", "csv", "--threshold", "0.5", "--output", str(target)],
+        env,
+    )
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert str(target) in as_csv.stderr
+    lines = target.read_bytes().decode("utf-8").split("\r\n")
+    assert lines[0].startswith("chain_code,chain,sub_field,platforms,")
+    assert any(line.startswith("TEXTILE_APPAREL,纺织服装鞋帽,,0,") for line in lines)
 
 
 def test_import_file_reports_counts_and_rejections(env: dict[str, str], tmp_path: Path) -> None:

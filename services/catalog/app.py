@@ -40,6 +40,11 @@ TAGS = [
     {"name": "equipment", "description": "Pilot-test equipment (中试设备) of a supplier."},
     {"name": "solutions", "description": "Pilot-test solutions (中试解决方案) of a platform."},
     {
+        "name": "brokers",
+        "description": "Technology brokers (技术经纪人): the industry chains they cover and "
+        "their title. A demand can be assigned one (`broker_id`); matches suggest brokers.",
+    },
+    {
         "name": "import",
         "description": "Bulk upsert of platforms, manufacturers and demands by `external_ref`.",
     },

@@ -131,6 +131,28 @@ class Demand(TimestampedMixin, Base):
     district: Mapped[str | None] = mapped_column(String(100), index=True)
     needs_voucher: Mapped[bool] = mapped_column(Boolean)
     required_certifications: Mapped[list[str]] = mapped_column(JsonList)
+    # No database foreign key: the service checks it, and deleting a broker unassigns its
+    # demands through the service, so each unassignment reaches the change log.
+    broker_id: Mapped[str | None] = mapped_column(String(40), index=True)
+
+
+class Broker(TimestampedMixin, Base):
+    """A technology broker (技术经纪人) who helps demands find and close a pilot test."""
+
+    __tablename__ = "brokers"
+
+    pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    external_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    organization: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str] = mapped_column(String(100), index=True)
+    industry_chains: Mapped[list[str]] = mapped_column(JsonList)
+    tags: Mapped[list[str]] = mapped_column(JsonList)
+    certification_level: Mapped[str | None] = mapped_column(String(8))
+    work_email: Mapped[str | None] = mapped_column(String(200))
+    work_phone: Mapped[str | None] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean)
 
 
 class Equipment(TimestampedMixin, Base):

@@ -41,6 +41,7 @@ from services.catalog.models import (
     CatalogState,
     ChangeLogEntry,
     Consumer,
+    Demand,
     Equipment,
     IdempotencyRecord,
     Solution,
@@ -327,6 +328,12 @@ class CatalogRepository:
     def delete_children(self, supplier_id: str) -> None:
         self.session.execute(delete(Equipment).where(Equipment.supplier_id == supplier_id))
         self.session.execute(delete(Solution).where(Solution.platform_id == supplier_id))
+
+    # ------------------------------------------------------------ brokers
+
+    def demands_of_broker(self, broker_id: str) -> list[Demand]:
+        stmt = select(Demand).where(Demand.broker_id == broker_id).order_by(Demand.pk)
+        return list(self.session.execute(stmt).scalars())
 
     def count(self, model: type[Base], kind: str | None = None) -> int:
         stmt = select(func.count()).select_from(model)

@@ -388,6 +388,24 @@ def catalog_router() -> APIRouter:
             filters=s.SolutionFilters,
         )
     )
+    router.include_router(
+        _collection_router(
+            resource="broker",
+            path="/brokers",
+            tag="brokers",
+            singular="Broker",
+            plural="Brokers",
+            description="technology broker (技术经纪人)",
+            create=s.BrokerCreate,
+            create_examples=s.BROKER_CREATE_EXAMPLES,
+            update_examples=s.BROKER_UPDATE_EXAMPLES,
+            update=s.BrokerUpdate,
+            read=s.BrokerRead,
+            written=s.BrokerWriteResult,
+            page=s.BrokerPage,
+            filters=s.BrokerFilters,
+        )
+    )
     router.include_router(_misc_router())
     router.include_router(_admin_router())
     return router

@@ -29,6 +29,10 @@ LEVELS = ("国家级", "省级", "市级")
 # generators turn into one enum each, instead of one per field.
 Stage = TypeAliasType("Stage", Literal["概念验证", "小试", "中试", "小批量试产"])
 Level = TypeAliasType("Level", Literal["国家级", "省级", "市级"])
+BROKER_LEVELS = ("初级", "中级", "高级")
+BrokerLevel = TypeAliasType("BrokerLevel", Literal["初级", "中级", "高级"])
+"""Title of a technology broker (技术经纪人): 初级 (junior), 中级 (intermediate) or 高级 (senior)
+技术经纪人, the three grades of the national technology-broker title."""
 SupplierKind = TypeAliasType("SupplierKind", Literal["platform", "manufacturer"])
 
 # C0/C1 controls (newline and tab allowed only in long text), zero-width and bidi overrides:
@@ -241,6 +245,10 @@ class SupplierPage(BaseModel):
 
 # ---------------------------------------------------------------- demands
 
+BrokerId = Annotated[
+    str, StringConstraints(min_length=1, max_length=40), AfterValidator(_clean_short)
+]
+
 
 class DemandCreate(_Input):
     """A pilot-test demand (中试需求)."""
@@ -262,9 +270,12 @@ class DemandCreate(_Input):
     required_certifications: LabelList = Field(
         default_factory=list, description="Hard requirement: suppliers lacking any are excluded."
     )
+    broker_id: BrokerId | None = Field(
+        default=None, description="The technology broker (技术经纪人) assigned, or null."
+    )
 
 
-_DEMAND_UPDATE_NULLABLE = {"external_ref", "stage", "district"}
+_DEMAND_UPDATE_NULLABLE = {"external_ref", "stage", "district", "broker_id"}
 
 
 class DemandUpdate(_Input):
@@ -279,6 +290,9 @@ class DemandUpdate(_Input):
     district: OptionalText | None = None
     needs_voucher: bool | None = None
     required_certifications: LabelList | None = None
+    broker_id: BrokerId | None = Field(
+        default=None, description="Assign a broker by id; null unassigns."
+    )
 
     @model_validator(mode="after")
     def _nulls(self) -> DemandUpdate:
@@ -301,6 +315,7 @@ class DemandRead(_Stored):
     district: str | None
     needs_voucher: bool
     required_certifications: list[str]
+    broker_id: str | None
 
 
 class DemandWriteResult(_WriteResult, DemandRead):
@@ -309,6 +324,90 @@ class DemandWriteResult(_WriteResult, DemandRead):
 
 class DemandPage(BaseModel):
     items: list[DemandRead]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------- brokers
+
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=40, pattern=r"^[0-9+()\- ]+$"
+    ),
+]
+
+
+class BrokerCreate(_Input):
+    """A technology broker (技术经纪人): the industry chains they cover and their title.
+
+    Contact data is kept to a work email and phone, both optional: no other personal data.
+    """
+
+    external_ref: ExternalRef | None = Field(
+        default=None, description="The caller's own ID; unique among brokers."
+    )
+    name: Name
+    organization: OptionalText = Field(default="", description="Employer, e.g. a 技术转移机构.")
+    district: OptionalText = Field(default="", description="Town or park (镇街/园区) served.")
+    industry_chains: ChainList = Field(
+        default_factory=list,
+        description="Chains covered; aliases, English and traditional forms are stored "
+        "canonically, unknown labels are kept as tags and named in `warnings`.",
+    )
+    tags: LabelList = Field(default_factory=list, description="Sub-fields and other specialities.")
+    certification_level: BrokerLevel | None = Field(
+        default=None, description="技术经纪人 title: 初级, 中级 or 高级; null when not certified."
+    )
+    work_email: Email | None = None
+    work_phone: Phone | None = None
+    active: bool = Field(default=True, description="Inactive brokers are never suggested.")
+
+
+_BROKER_UPDATE_NULLABLE = {"external_ref", "certification_level", "work_email", "work_phone"}
+
+
+class BrokerUpdate(_Input):
+    model_config = _patch_config(_BROKER_UPDATE_NULLABLE)
+
+    external_ref: ExternalRef | None = None
+    name: Name | None = None
+    organization: OptionalText | None = None
+    district: OptionalText | None = None
+    industry_chains: ChainList | None = None
+    tags: LabelList | None = None
+    certification_level: BrokerLevel | None = None
+    work_email: Email | None = None
+    work_phone: Phone | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _nulls(self) -> BrokerUpdate:
+        _refuse_nulls(self, _BROKER_UPDATE_NULLABLE)
+        return self
+
+
+class BrokerRead(_Stored):
+    name: str
+    organization: str
+    district: str
+    industry_chains: list[str]
+    tags: list[str]
+    certification_level: str | None
+    work_email: str | None
+    work_phone: str | None
+    active: bool
+
+
+class BrokerWriteResult(_WriteResult, BrokerRead):
+    pass
+
+
+class BrokerPage(BaseModel):
+    items: list[BrokerRead]
     next_cursor: str | None
 
 
@@ -504,6 +603,19 @@ class DemandFilters(_Filters):
     district: FilterLabel | None = None
     stage: Stage | None = None
     needs_voucher: bool | None = None
+    broker_id: FilterId | None = Field(default=None, description="Demands assigned this broker.")
+    tag: FilterLabel | None = None
+    updated_since: DateTimeText | None = None
+    q: Query_ = None
+
+
+class BrokerFilters(_Filters):
+    chain: FilterLabel | None = Field(
+        default=None, description="Industry chain covered: canonical name, alias or English name."
+    )
+    district: FilterLabel | None = None
+    certification_level: BrokerLevel | None = None
+    active: bool | None = None
     tag: FilterLabel | None = None
     updated_since: DateTimeText | None = None
     q: Query_ = None
@@ -569,7 +681,7 @@ class ImportReport(BaseModel):
     warnings: list[ItemWarning]
 
 
-ChangeResource = Literal["platform", "manufacturer", "demand", "equipment", "solution"]
+ChangeResource = Literal["platform", "manufacturer", "demand", "equipment", "solution", "broker"]
 
 
 class Change(BaseModel):
@@ -764,6 +876,34 @@ DEMAND_UPDATE_EXAMPLES = bilingual(
         "required_certifications": ["ISO 13485"],
         "district": None,
     },
+    what="change some fields",
+)
+BROKER_CREATE_EXAMPLES = bilingual(
+    {
+        "external_ref": "tb-0042",
+        "name": "李敏",
+        "organization": "东莞市技术转移中心",
+        "district": "松山湖",
+        "industry_chains": ["新能源", "新材料"],
+        "tags": ["固态电池", "储能"],
+        "certification_level": "高级",
+        "work_email": "limin@example.org",
+    },
+    {
+        "external_ref": "tb-0107",
+        "name": "Chen Jie",
+        "organization": "Dongguan Technology Transfer Centre",
+        "district": "长安镇",
+        "industry_chains": ["Electronic Information"],
+        "tags": ["SMT"],
+        "certification_level": "中级",
+        "work_phone": "+86 769 0000 0000",
+    },
+    what="a technology broker",
+)
+BROKER_UPDATE_EXAMPLES = bilingual(
+    {"certification_level": "高级", "industry_chains": ["新能源"]},
+    {"organization": "Songshan Lake Technology Transfer Office", "work_phone": None},
     what="change some fields",
 )
 EQUIPMENT_CREATE_EXAMPLES = bilingual(

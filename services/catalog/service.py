@@ -22,7 +22,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ValidationError
 
 from services.catalog import schemas as s
-from services.catalog.models import Base, Demand, Equipment, Solution, Supplier
+from services.catalog.models import Base, Broker, Demand, Equipment, Solution, Supplier
 from services.catalog.pagination import decode_cursor, encode_cursor
 from services.catalog.repository import CatalogRepository, ListQuery, OwnedBy
 from services.shared.caller import INTERNAL, Caller
@@ -37,7 +37,7 @@ from services.shared.taxonomy import Taxonomy
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[str], str]
-Resource = Literal["platform", "manufacturer", "demand", "equipment", "solution"]
+Resource = Literal["platform", "manufacturer", "demand", "equipment", "solution", "broker"]
 
 
 def utcnow() -> datetime:
@@ -75,6 +75,7 @@ SPECS: dict[Resource, ResourceSpec] = {
     "demand": ResourceSpec("demand", Demand, "dmd", s.DemandRead, "Demand", None, True),
     "equipment": ResourceSpec("equipment", Equipment, "eqp", s.EquipmentRead, "Equipment"),
     "solution": ResourceSpec("solution", Solution, "sol", s.SolutionRead, "Solution", None, True),
+    "broker": ResourceSpec("broker", Broker, "brk", s.BrokerRead, "Broker", None, True),
 }
 
 _TEXT_COLUMNS: dict[type[Base], tuple[str, ...]] = {
@@ -82,6 +83,7 @@ _TEXT_COLUMNS: dict[type[Base], tuple[str, ...]] = {
     Demand: ("title", "description", "tags"),
     Equipment: ("name", "model", "specs"),
     Solution: ("title", "description", "tags"),
+    Broker: ("name", "organization", "tags"),
 }
 
 
@@ -313,6 +315,15 @@ class CatalogService:
             for solution in self.repo.solutions_of(public_id):
                 tx.record("solution", solution.id, None)
             self.repo.delete_children(public_id)
+        if spec.model is Broker:
+            # A demand never names a broker that is gone: deleting one unassigns its demands,
+            # each with its own change-log entry.
+            for demand in self.repo.demands_of_broker(public_id):
+                demand.broker_id = None
+                demand.updated_at = tx.now
+                demand.version = tx.current + 1
+                self.repo.flush()
+                self._record(tx, SPECS["demand"], demand)
         self.repo.delete(row)
         tx.record(spec.resource, public_id, None, _owner(row))
         if isinstance(row, Equipment):
@@ -370,6 +381,9 @@ class CatalogService:
                         "delete the equipment record to remove it.",
                     )
                 )
+        broker_id = values.get("broker_id") if spec.model is Demand else None
+        if broker_id is not None and self.repo.get(Broker, broker_id) is None:
+            raise _missing_parent("broker_id", broker_id, "broker")
         if spec.model is Equipment and existing is None:
             owner = self.repo.get(Supplier, values["supplier_id"])
             if owner is None:
@@ -500,9 +514,12 @@ class CatalogService:
         items: list[Any],
     ) -> None:
         accepted: dict[str, tuple[int, dict[str, Any]]] = {}
+        brokers: dict[str, bool] = {}  # broker id -> exists, asked once per import
         for index, raw in enumerate(items):
             values, issues = self._validate_import_item(schema, raw)
             ref = values.get("external_ref") if values else _raw_ref(raw)
+            if not issues and values is not None and not self._broker_exists(values, brokers):
+                issues = [FieldIssue(("broker_id",), "no broker with this id", "not_found")]
             if not issues and ref in accepted:
                 issues = [
                     FieldIssue(
@@ -592,6 +609,15 @@ class CatalogService:
         setattr(report.created, list_name, created)
         setattr(report.updated, list_name, updated)
         setattr(report.unchanged, list_name, unchanged)
+
+    def _broker_exists(self, values: dict[str, Any], known: dict[str, bool]) -> bool:
+        """Whether a demand's ``broker_id`` (when it names one) is an existing broker."""
+        broker_id = values.get("broker_id")
+        if broker_id is None:
+            return True
+        if broker_id not in known:
+            known[broker_id] = self.repo.get(Broker, broker_id) is not None
+        return known[broker_id]
 
     @staticmethod
     def _validate_import_item(

@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 # Paths the matching service answers; everything else under /v1 belongs to the catalog.
 _MATCHING_PATHS = re.compile(
-    r"^/v1/(match|index|demands/[^/]+/matches|(platforms|manufacturers)/[^/]+/similar)/?$"
+    r"^/v1/(match|index|reports/coverage|demands/[^/]+/matches"
+    r"|(platforms|manufacturers)/[^/]+/similar)/?$"
 )
 _IMPORT_PATH = re.compile(r"^/v1/import/?$")
 # The matching paths that rank (``/v1/index`` only reports status).

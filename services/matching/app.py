@@ -31,6 +31,11 @@ TAGS = [
         "description": "Ranked platforms and manufacturers for a demand, each with an "
         "explanation in data; suppliers similar to a supplier; the index's state.",
     },
+    {
+        "name": "reports",
+        "description": "The city's coverage and gap report per industry chain and sub-field "
+        "(JSON or CSV).",
+    },
     {"name": "health", "description": "Liveness and readiness; no API key needed."},
 ]
 

@@ -11,7 +11,9 @@ from pydantic import BaseModel
 
 class CatalogChange(BaseModel):
     version: int
-    resource: Literal["platform", "manufacturer", "demand", "equipment", "solution"]
+    # Any resource name: the catalog adds resources (brokers, match outcomes, …) and a reader
+    # keeps the ones it knows and skips the rest, rather than failing on a new name.
+    resource: str
     id: str
     op: Literal["upsert", "delete"]
     changed_at: datetime

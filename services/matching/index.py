@@ -25,6 +25,9 @@ from services.matching.ranking import DemandQuery, Match, SupplierDoc
 logger = logging.getLogger(__name__)
 
 SUPPLIER_RESOURCES = ("platform", "manufacturer")
+RECORD_RESOURCES = ("demand", "broker", "match_outcome")
+"""Resources kept as the catalog sent them (``IndexSnapshot.records``), for brokers and the
+coverage report: the raw demand (its status, dates and broker), brokers and match outcomes."""
 
 
 class RankingIndex(Protocol):
@@ -35,6 +38,8 @@ class RankingIndex(Protocol):
     def with_changes(
         self, upserts: Sequence[SupplierDoc], deletes: Sequence[str]
     ) -> RankingIndex: ...
+
+    def demand_chains(self, demand: DemandQuery) -> tuple[list[str], str]: ...
 
     def __len__(self) -> int: ...
 
@@ -87,6 +92,8 @@ class IndexSnapshot:
     # Each demand's owner (the consumer that created it; None: created from inside), from the
     # change log's demand data: who may ask for the demand's matches.
     demand_owners: Mapping[str, str | None] = field(default_factory=dict)
+    # resource -> id -> the change log's data, for each of RECORD_RESOURCES.
+    records: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +113,7 @@ class _Pending:
 
     suppliers: dict[str, SupplierDoc | None] = field(default_factory=dict)
     demands: dict[str, tuple[DemandQuery, str | None] | None] = field(default_factory=dict)
+    records: dict[tuple[str, str], Mapping[str, Any] | None] = field(default_factory=dict)
 
 
 class IndexSyncer:
@@ -140,6 +148,7 @@ class IndexSyncer:
         self._suppliers: dict[str, SupplierDoc] = {}
         self._demands: dict[str, DemandQuery] = {}
         self._demand_owners: dict[str, str | None] = {}
+        self._records: dict[str, dict[str, Mapping[str, Any]]] = {r: {} for r in RECORD_RESOURCES}
         self._version = 0
         self._since_build = 0
         self._rebuild: asyncio.Task[None] | None = None
@@ -229,6 +238,8 @@ class IndexSyncer:
                 if change.data is None
                 else (demand_query(change.data), change.data.get("owner"))
             )
+        if change.resource in RECORD_RESOURCES:
+            pending.records[change.resource, change.id] = change.data
 
     async def _publish(self, pending: _Pending, version: int) -> None:
         for demand_id, demand in pending.demands.items():
@@ -237,6 +248,11 @@ class IndexSyncer:
                 self._demand_owners.pop(demand_id, None)
             else:
                 self._demands[demand_id], self._demand_owners[demand_id] = demand
+        for (resource, record_id), data in pending.records.items():
+            if data is None:
+                self._records[resource].pop(record_id, None)
+            else:
+                self._records[resource][record_id] = data
         upserts = [doc for doc in pending.suppliers.values() if doc is not None]
         deletes = [sid for sid, doc in pending.suppliers.items() if doc is None]
         for doc in upserts:
@@ -273,6 +289,7 @@ class IndexSyncer:
                 built_at=built_at,
                 updated_at=now,
                 demand_owners=dict(self._demand_owners),
+                records={r: dict(items) for r, items in self._records.items()},
             )
         )
         self._maybe_schedule_rebuild()
@@ -324,6 +341,7 @@ class IndexSyncer:
                         built_at=now,
                         updated_at=now,
                         demand_owners=current.demand_owners,
+                        records=current.records,
                     )
                 )
         except Exception:

@@ -643,6 +643,16 @@ class MatchIndex:
             for d, j in self._top(scored, limit)
         ]
 
+    def demand_chains(self, demand: DemandQuery) -> tuple[list[str], str]:
+        """The demand's chains as ranking reads them (named, or inferred from its text) and
+        where they came from: "given", "inferred" or "none"."""
+        text_norm = self._analyzer.normalize(
+            " ".join((demand.title, " ".join(demand.tags), demand.description))
+        )
+        slots, source = self._demand_chains(demand, text_norm)
+        names = [self._chain_names[i] for options, _, _ in slots for i, _ in options]
+        return list(dict.fromkeys(names)), source
+
     def _combine_parts(
         self,
         similarity: FloatArray,

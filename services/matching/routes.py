@@ -5,10 +5,14 @@ No ``from __future__ import annotations``: FastAPI reads these annotations at ru
 
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
+from services.matching.coverage import CSV_COLUMNS, csv_headers, report_csv
 from services.matching.schemas import (
     MATCH_DEMAND_EXAMPLES,
+    CoverageParams,
+    CoverageReport,
     IndexStatus,
     MatchDemand,
     MatchParams,
@@ -117,6 +121,52 @@ def matching_router() -> APIRouter:
             summary=f"Suppliers like this {kind}",
             responses=STORED_ERRORS,
         )
+
+    @router.get(
+        "/reports/coverage",
+        response_model=CoverageReport,
+        operation_id="getCoverageReport",
+        tags=["reports"],
+        summary="Coverage and gap report: suppliers and demands per industry chain and sub-field",
+        description="Per industry chain and sub-field: platforms and manufacturers by level and "
+        "district, open demands, open demands without a result scoring at least `threshold`, "
+        "open demands that can use a voucher, and the median hours to a first contact; plus "
+        "the chains without any platform or manufacturer. JSON by default; CSV (one row per "
+        "chain and sub-field) with `?format=csv` or `Accept: text/csv`, the report's header "
+        "fields then in `X-Index-Version`, `X-Report-Generated-At` and `X-Report-Threshold`. "
+        "CSV columns: " + ", ".join(f"`{c}`" for c in CSV_COLUMNS) + " (`sub_field` empty on "
+        "the chain's own row; levels: national 国家级, provincial 省级, municipal 市级; "
+        "`*_by_district` is `district=count` pairs joined by `; `, most first).",
+        responses={
+            200: {
+                "content": {
+                    "text/csv": {
+                        "schema": {"type": "string"},
+                        "example": "chain_code,chain,sub_field,platforms,…\r\n"
+                        "NEW_ENERGY,新能源,,3,…\r\nNEW_ENERGY,新能源,固态电池,1,…\r\n",
+                    }
+                }
+            },
+            **problem_responses(422, 500),
+            **_NOT_CAUGHT_UP,
+        },
+    )
+    async def coverage_report(
+        request: Request,
+        params: Annotated[CoverageParams, Query()],
+        service: Service,
+    ) -> Response:
+        report = await service.coverage(params.threshold, params.min_version)
+        wants_csv = params.format == "csv" or (
+            params.format is None and "text/csv" in request.headers.get("accept", "")
+        )
+        if wants_csv:
+            return Response(
+                report_csv(report).encode(),
+                media_type="text/csv; charset=utf-8",
+                headers=csv_headers(report),
+            )
+        return Response(orjson.dumps(report), media_type="application/json")
 
     @router.get(
         "/index",

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
+from services.matching.coverage import DEFAULT_THRESHOLD
+
 # Named, as in the catalog's schemas: one enum each for client generators.
 MatchKind = TypeAliasType("MatchKind", Literal["platform", "manufacturer", "all"])
 Stage = TypeAliasType("Stage", Literal["概念验证", "小试", "中试", "小批量试产"])
@@ -49,6 +51,13 @@ class MatchDemand(BaseModel):
     needs_voucher: bool = False
     required_certifications: Annotated[list[Label], Field(max_length=20)] = Field(
         default_factory=list
+    )
+    broker_id: Annotated[str, StringConstraints(max_length=40), AfterValidator(_clean)] | None = (
+        Field(
+            default=None,
+            description="A broker to list first in `brokers`, marked `assigned` (as a stored "
+            "demand's `broker_id`); an id the index does not know is ignored.",
+        )
     )
 
 
@@ -116,6 +125,24 @@ class MatchResult(BaseModel):
     )
 
 
+class BrokerSuggestion(BaseModel):
+    """A technology broker (技术经纪人) who covers the demand's industry chains."""
+
+    broker_id: str
+    name: str
+    organization: str
+    district: str
+    certification_level: str | None = Field(description="初级, 中级, 高级 or null.")
+    work_email: str | None
+    work_phone: str | None
+    assigned: bool = Field(description="The broker assigned to the demand (listed first).")
+    matched_chains: list[str] = Field(
+        description="The demand's industry chains (named, or inferred from its text) this "
+        "broker covers: why it is suggested."
+    )
+    same_district: bool = Field(description="The broker serves the demand's district.")
+
+
 class MatchResponse(BaseModel):
     demand_id: str | None = Field(description="The stored demand, or null for `POST /v1/match`.")
     index_version: int = Field(description="Catalog version the index had when ranking.")
@@ -123,6 +150,10 @@ class MatchResponse(BaseModel):
         description="True when the catalog is unreachable and the last index is being served."
     )
     results: list[MatchResult]
+    brokers: list[BrokerSuggestion] = Field(
+        description="Up to 3 brokers: the assigned one first, then active brokers covering "
+        "the most of the demand's chains, higher title, same district, then by id."
+    )
 
 
 class SimilarResponse(BaseModel):
@@ -152,3 +183,83 @@ class IndexStatus(BaseModel):
     full_builds: int
     incremental_updates: int
     last_build_seconds: float | None
+
+
+# ------------------------------------------------------------------ coverage report
+
+
+class CoverageParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: Annotated[float, Field(ge=0, le=10)] = Field(
+        default=DEFAULT_THRESHOLD,
+        description="Lowest score of a result that serves a demand (scores run about 0 to "
+        "1.5; the best text match alone scores 1.0, so the default 1.1 also asks for "
+        "industry-chain or sub-field agreement).",
+    )
+    format: Literal["json", "csv"] | None = Field(
+        default=None,
+        description="`csv` for one CSV row per chain and sub-field; without it, "
+        "`Accept: text/csv` asks for CSV too, anything else gets JSON.",
+    )
+    min_version: Version | None = Field(
+        default=None,
+        description="Wait (up to 5 s) until the index includes this catalog version.",
+    )
+
+
+class SupplierCoverage(BaseModel):
+    total: int
+    by_level: dict[str, int] = Field(
+        description="Per recognition level: 国家级, 省级, 市级, and `none` for no level."
+    )
+    by_district: dict[str, int] = Field(
+        description="Per district, most first; `none` for suppliers naming no district."
+    )
+
+
+class DemandCoverage(BaseModel):
+    open: int = Field(description="Demands with status open, matched or in_progress.")
+    without_result: int = Field(
+        description="Open demands without any result scoring at least `threshold`."
+    )
+    voucher_matchable: int = Field(
+        description="Open demands needing a voucher with a result scoring at least "
+        "`threshold` from a supplier that accepts vouchers."
+    )
+    contacted: int = Field(description="Demands (any status) with a first contact recorded.")
+    median_hours_to_first_contact: float | None = Field(
+        description="Median hours from a demand's creation to its first match outcome of "
+        "`contacted` or later; null when none."
+    )
+
+
+class SubfieldCoverage(BaseModel):
+    name: str
+    platforms: SupplierCoverage
+    manufacturers: SupplierCoverage
+    demands: DemandCoverage
+
+
+class ChainCoverage(BaseModel):
+    code: str
+    name: str
+    platforms: SupplierCoverage
+    manufacturers: SupplierCoverage
+    demands: DemandCoverage
+    subfields: list[SubfieldCoverage] = Field(description="Every sub-field of the chain.")
+
+
+class CoverageReport(BaseModel):
+    index_version: int = Field(description="Catalog version of the index the report read.")
+    generated_at: datetime
+    threshold: float
+    rank_depth: int = Field(description="Results looked at per open demand.")
+    chains_without_platform: list[str] = Field(
+        description="Chains that no platform lists, in taxonomy order."
+    )
+    chains_without_manufacturer: list[str]
+    demands_without_chain: DemandCoverage = Field(
+        description="Demands that name no chain and whose text suggests none."
+    )
+    chains: list[ChainCoverage]

@@ -10,7 +10,9 @@ from typing import Any
 
 import orjson
 
+from services.matching.brokers import suggest_brokers
 from services.matching.catalog_client import CatalogUnavailable
+from services.matching.coverage import CoverageReporter
 from services.matching.index import IndexSnapshot, IndexSyncer, demand_query
 from services.matching.ranking import DemandQuery, Match
 from services.matching.schemas import (
@@ -50,8 +52,10 @@ class MatchingService:
         min_version_timeout: float = 5.0,
         catalog_version: CatalogVersion | None = None,
         on_rank: Callable[[float], None] | None = None,
+        reporter: CoverageReporter | None = None,
     ) -> None:
         self.syncer = syncer
+        self.reporter = reporter or CoverageReporter(taxonomy)
         self.taxonomy = taxonomy
         self.min_version_timeout = min_version_timeout
         self.catalog_version = catalog_version
@@ -74,14 +78,26 @@ class MatchingService:
                 f"Demand '{demand_id}' does not exist (or is newer than the index: pass "
                 "min_version with the version of the write that created it)."
             )
-        return await asyncio.to_thread(self._rank, snapshot, demand, kind, limit, demand_id)
+        record = snapshot.records.get("demand", {}).get(demand_id, {})
+        broker_id = record.get("broker_id")
+        return await asyncio.to_thread(
+            self._rank, snapshot, demand, kind, limit, demand_id, broker_id
+        )
 
     async def match(
         self, body: MatchDemand, kind: MatchKind, limit: int, min_version: int | None
     ) -> EncodedResults:
         snapshot = await self._snapshot(min_version)
         demand = self.resolve_demand(body)
-        return await asyncio.to_thread(self._rank, snapshot, demand, kind, limit, None)
+        return await asyncio.to_thread(
+            self._rank, snapshot, demand, kind, limit, None, body.broker_id
+        )
+
+    async def coverage(self, threshold: float, min_version: int | None) -> dict[str, Any]:
+        """The coverage and gap report (``services.matching.coverage``), built in a worker
+        thread and kept per index version and threshold."""
+        snapshot = await self._snapshot(min_version)
+        return await asyncio.to_thread(self.reporter.report, snapshot, threshold)
 
     async def similar(
         self, kind: str, supplier_id: str, limit: int, min_version: int | None
@@ -100,6 +116,7 @@ class MatchingService:
         kind: MatchKind,
         limit: int,
         demand_id: str | None,
+        broker_id: str | None = None,
     ) -> EncodedResults:
         """Rank and encode a ``MatchResponse`` in the worker thread, off the event loop."""
         started = time.perf_counter()
@@ -108,7 +125,11 @@ class MatchingService:
             self.on_rank(time.perf_counter() - started)
         stale = not self.syncer.status.catalog_reachable
         head = {"demand_id": demand_id, "index_version": snapshot.version, "index_stale": stale}
-        return EncodedResults(_encode(head, matches), stale)
+        chains, _ = snapshot.index.demand_chains(demand)
+        brokers = suggest_brokers(
+            snapshot.records.get("broker", {}).values(), chains, demand.district, broker_id
+        )
+        return EncodedResults(_encode(head, matches, {"brokers": brokers}), stale)
 
     def _similar(self, snapshot: IndexSnapshot, supplier_id: str, limit: int) -> EncodedResults:
         matches = snapshot.index.similar(supplier_id, limit)
@@ -196,9 +217,11 @@ class MatchingService:
             )
 
 
-def _encode(head: dict[str, Any], matches: list[Match]) -> bytes:
-    """``head`` plus ``results``, as pydantic would dump the response model (the same members
-    in the same order), without building and re-validating one model per result."""
+def _encode(
+    head: dict[str, Any], matches: list[Match], tail: dict[str, Any] | None = None
+) -> bytes:
+    """``head``, ``results`` and ``tail``, as pydantic would dump the response model (the same
+    members in the same order), without building and re-validating one model per result."""
     results = [
         {
             "rank": position,
@@ -210,4 +233,6 @@ def _encode(head: dict[str, Any], matches: list[Match]) -> bytes:
         }
         for position, match in enumerate(matches, start=1)
     ]
-    return orjson.dumps({**head, "results": results}, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(
+        {**head, "results": results, **(tail or {})}, option=orjson.OPT_SERIALIZE_NUMPY
+    )

@@ -123,6 +123,9 @@ def test_hop_by_hop_headers_are_not_passed_back(echo: TestClient) -> None:
         ("/v1/manufacturers/mfr_1/similar", "matching"),
         ("/v1/import", "catalog"),
         ("/v1/changes", "catalog"),
+        ("/v1/reports/coverage", "matching"),
+        ("/v1/brokers/brk_1", "catalog"),
+        ("/v1/reports/other", "catalog"),
     ],
 )
 def test_routes_each_path_to_its_service(path: str, service: str) -> None:
