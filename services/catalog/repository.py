@@ -41,8 +41,10 @@ from services.catalog.models import (
     CatalogState,
     ChangeLogEntry,
     Consumer,
+    Demand,
     Equipment,
     IdempotencyRecord,
+    MatchOutcome,
     Solution,
     Supplier,
 )
@@ -288,6 +290,36 @@ class CatalogRepository:
         if kind is not None:
             stmt = stmt.where(and_(Supplier.kind == kind))
         return int(self.session.execute(stmt).scalar_one())
+
+    # ------------------------------------------------------------ demand lifecycle, outcomes
+
+    def overdue_demands(self, statuses: Sequence[str], now: datetime, limit: int) -> list[Demand]:
+        """Demands in ``statuses`` whose ``expires_at`` has passed, oldest row first."""
+        stmt = (
+            select(Demand)
+            .where(Demand.status.in_(statuses), Demand.expires_at <= now)
+            .order_by(Demand.pk)
+            .limit(limit)
+        )
+        return list(self.session.execute(stmt).scalars())
+
+    def list_outcomes(
+        self,
+        column: str,
+        value: str,
+        outcome: str | None,
+        *,
+        before_pk: int | None,
+        limit: int,
+    ) -> list[MatchOutcome]:
+        """Outcomes whose ``column`` (demand_id or supplier_id) is ``value``, newest first."""
+        stmt = select(MatchOutcome).where(getattr(MatchOutcome, column) == value)
+        if outcome is not None:
+            stmt = stmt.where(MatchOutcome.outcome == outcome)
+        if before_pk is not None:
+            stmt = stmt.where(MatchOutcome.pk < before_pk)
+        stmt = stmt.order_by(MatchOutcome.pk.desc()).limit(limit)
+        return list(self.session.execute(stmt).scalars())
 
     # ------------------------------------------------------------ API keys
 

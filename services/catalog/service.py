@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ValidationError
@@ -79,6 +79,12 @@ _TEXT_COLUMNS: dict[type[Base], tuple[str, ...]] = {
 }
 
 
+# Columns no Create or Update schema holds: the server sets them (see lifecycle.py).
+_SERVER_COLUMNS: dict[type[Base], tuple[str, ...]] = {
+    Demand: ("status", "status_changed_at", "status_reason", "expires_at"),
+}
+
+
 # ---------------------------------------------------------------- versions
 
 
@@ -132,12 +138,14 @@ class CatalogService:
         clock: Clock = utcnow,
         new_id: IdFactory = random_id,
         max_import_items: int = 10_000,
+        demand_lifetime: timedelta = timedelta(days=90),
     ) -> None:
         self.repo = repo
         self.taxonomy = taxonomy
         self.clock = clock
         self.new_id = new_id
         self.max_import_items = max_import_items
+        self.demand_lifetime = demand_lifetime
 
     # ------------------------------------------------------------ reads
 
@@ -244,6 +252,7 @@ class CatalogService:
             updated_at=tx.now,
             version=tx.current + 1,
             **({"kind": spec.kind} if spec.kind else {}),
+            **self._server_fields(spec, tx.now),
             **values,
         )
         self.repo.add(row)
@@ -304,6 +313,17 @@ class CatalogService:
         if row is None:
             raise NotFoundError(f"{spec.label} '{public_id}' does not exist.")
         return row
+
+    def _server_fields(self, spec: ResourceSpec, now: datetime) -> dict[str, Any]:
+        """Columns of a new row that the server manages (a new demand starts open)."""
+        if spec.model is Demand:
+            return {
+                "status": "open",
+                "status_changed_at": now,
+                "status_reason": None,
+                "expires_at": now + self.demand_lifetime,
+            }
+        return {}
 
     def _ensure_ref_free(self, spec: ResourceSpec, external_ref: str) -> None:
         if self.repo.get_by_external_ref(spec.model, external_ref, spec.kind) is not None:
@@ -526,6 +546,7 @@ class CatalogService:
                     "created_at": tx.now,
                     "updated_at": tx.now,
                     **({"kind": spec.kind} if spec.kind else {}),
+                    **self._server_fields(spec, tx.now),
                 }
                 inserts.append(full)
                 tx.record(spec.resource, full["id"], _read_dict(spec, full))
@@ -546,6 +567,8 @@ class CatalogService:
                 "version": version,
                 "created_at": row.created_at,
                 "updated_at": tx.now,
+                # Server-managed columns are kept as stored: a re-import never changes them.
+                **{name: getattr(row, name) for name in _SERVER_COLUMNS.get(spec.model, ())},
             }
             tx.record(spec.resource, row.id, _read_dict(spec, full))
             updated += 1

@@ -11,7 +11,9 @@ from pydantic import BaseModel
 
 class CatalogChange(BaseModel):
     version: int
-    resource: Literal["platform", "manufacturer", "demand", "equipment", "solution"]
+    # Any resource name: the catalog may log resources this version of matching does not use
+    # (they are skipped), and a new one must not stop the sync.
+    resource: str
     id: str
     op: Literal["upsert", "delete"]
     changed_at: datetime

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from services.matching.catalog_client import CatalogChange, CatalogClient, CatalogUnavailable
+from services.matching.outcomes import KindOutcomes, OutcomeSnapshot, OutcomeStats, demand_kind
 from services.matching.ranking import DemandQuery, Match, SupplierDoc
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,13 @@ SUPPLIER_RESOURCES = ("platform", "manufacturer")
 
 
 class RankingIndex(Protocol):
-    def rank(self, demand: DemandQuery, kind: Any = "all", limit: int = 10) -> list[Match]: ...
+    def rank(
+        self,
+        demand: DemandQuery,
+        kind: Any = "all",
+        limit: int = 10,
+        outcomes: KindOutcomes | None = None,
+    ) -> list[Match]: ...
 
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]: ...
 
@@ -84,6 +91,11 @@ class IndexSnapshot:
     demands: Mapping[str, DemandQuery]
     built_at: datetime
     updated_at: datetime
+    outcomes: OutcomeSnapshot = field(default_factory=OutcomeSnapshot)
+
+    def outcomes_for(self, demand: DemandQuery) -> KindOutcomes | None:
+        """The outcome evidence for ranking ``demand``: that of its kind of demand."""
+        return self.outcomes.for_kind(demand_kind(demand.industry_chains))
 
 
 @dataclass
@@ -103,6 +115,8 @@ class _Pending:
 
     suppliers: dict[str, SupplierDoc | None] = field(default_factory=dict)
     demands: dict[str, DemandQuery | None] = field(default_factory=dict)
+    # (outcome data, kind of its demand when it was logged, catalog version), in log order.
+    outcomes: list[tuple[Mapping[str, Any], str, int]] = field(default_factory=list)
 
 
 class IndexSyncer:
@@ -136,6 +150,7 @@ class IndexSyncer:
         self._stop = asyncio.Event()
         self._suppliers: dict[str, SupplierDoc] = {}
         self._demands: dict[str, DemandQuery] = {}
+        self._outcomes = OutcomeStats()
         self._version = 0
         self._since_build = 0
         self._rebuild: asyncio.Task[None] | None = None
@@ -221,6 +236,12 @@ class IndexSyncer:
             pending.suppliers[change.id] = doc
         elif change.resource == "demand":
             pending.demands[change.id] = None if change.data is None else demand_query(change.data)
+        elif change.resource == "match_outcome" and change.data is not None:
+            demand_id = change.data.get("demand_id")
+            demand = pending.demands.get(demand_id) or self._demands.get(demand_id)  # type: ignore[arg-type]
+            if demand is not None:
+                kind = demand_kind(demand.industry_chains)
+                pending.outcomes.append((change.data, kind, change.version))
 
     async def _publish(self, pending: _Pending, version: int) -> None:
         for demand_id, query in pending.demands.items():
@@ -234,6 +255,8 @@ class IndexSyncer:
             self._suppliers[doc.id] = doc
         for sid in deletes:
             self._suppliers.pop(sid, None)
+        for data, kind, version in pending.outcomes:
+            self._outcomes.apply(data, kind, version)
         if self._rebuild is not None:
             self._dirty_during_rebuild.update(pending.suppliers)
 
@@ -263,6 +286,7 @@ class IndexSyncer:
                 demands=dict(self._demands),
                 built_at=built_at,
                 updated_at=now,
+                outcomes=self._outcomes.snapshot(),
             )
         )
         self._maybe_schedule_rebuild()
@@ -313,6 +337,7 @@ class IndexSyncer:
                         demands=current.demands,
                         built_at=now,
                         updated_at=now,
+                        outcomes=current.outcomes,
                     )
                 )
         except Exception:

@@ -14,6 +14,7 @@ from services.catalog.app import create_app as create_catalog
 from services.catalog.settings import CatalogSettings
 from services.matching.catalog_client import CatalogClient, CatalogUnavailable
 from services.matching.index import IndexSyncer
+from services.matching.outcomes import KindOutcomes
 from services.matching.ranking import DemandQuery, Match, SupplierDoc
 from tests.catalog.conftest import demand_body, platform_body
 
@@ -32,7 +33,13 @@ class FakeIndex:
     ids: frozenset[str]
     builds: list[int] = field(default_factory=list)
 
-    def rank(self, demand: DemandQuery, kind: str = "all", limit: int = 10) -> list[Match]:
+    def rank(
+        self,
+        demand: DemandQuery,
+        kind: str = "all",
+        limit: int = 10,
+        outcomes: KindOutcomes | None = None,
+    ) -> list[Match]:
         return []
 
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
