@@ -75,6 +75,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         )
         app.state.expiry_sweeper = sweeper
         task = asyncio.create_task(sweeper.run(), name="demand-expiry-sweeper")
+        app.state.expiry_sweeper_task = task
         try:
             yield
         finally:

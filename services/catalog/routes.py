@@ -18,9 +18,9 @@ from services.catalog import idempotency
 from services.catalog import schemas as s
 from services.catalog.idempotency import IdempotencyService, IdempotentRequest, StoredAnswer
 from services.catalog.keys import KeyService
-from services.catalog.lifecycle import DemandLifecycle
+from services.catalog.lifecycle import DemandLifecycle, WriteUnitFactory
 from services.catalog.repository import CatalogRepository
-from services.catalog.service import CatalogService, Resource, random_id, utcnow
+from services.catalog.service import CatalogService, Clock, Resource, random_id, utcnow
 from services.shared.errors import BadRequestError
 from services.shared.json_body import StrictJSONRoute
 from services.shared.problems import problem_responses
@@ -88,22 +88,23 @@ def _service(request: Request, session: Any) -> CatalogService:
     return service_for(request.app.state.settings, session)
 
 
-def service_for(settings: Any, session: Any) -> CatalogService:
+def service_for(settings: Any, session: Any, clock: Clock = utcnow) -> CatalogService:
     return CatalogService(
         CatalogRepository(session),
         load_taxonomy(),
+        clock=clock,
         max_import_items=settings.max_import_items,
         demand_lifetime=timedelta(days=settings.demand_lifetime_days),
     )
 
 
-def background_writer(db: Any, settings: Any) -> Any:
-    """A factory of ``(session, service)`` write units for work outside a request."""
+def background_writer(db: Any, settings: Any, clock: Clock = utcnow) -> WriteUnitFactory:
+    """``(session, service)`` write units for work outside a request (the expiry sweeper)."""
 
     @contextmanager
     def unit() -> Iterator[tuple[Any, CatalogService]]:
         with db.session(write=True) as session:
-            yield session, service_for(settings, session)
+            yield session, service_for(settings, session, clock)
 
     return unit
 
@@ -413,7 +414,7 @@ def _lifecycle_router() -> APIRouter:
             return replayed
         reason = body.reason if body is not None else None
         demand, version = DemandLifecycle(uow.service).close(demand_id, reason)
-        answer = s.DemandWriteResult(**demand.model_dump(), version=version)
+        answer = s.DemandWriteResult(**{**demand.model_dump(), "version": version})
         return uow.finish(answer, status.HTTP_200_OK)
 
     @router.post(
@@ -436,7 +437,7 @@ def _lifecycle_router() -> APIRouter:
             return replayed
         expires_at = body.expires_at if body is not None else None
         demand, version = DemandLifecycle(uow.service).renew(demand_id, expires_at)
-        answer = s.DemandWriteResult(**demand.model_dump(), version=version)
+        answer = s.DemandWriteResult(**{**demand.model_dump(), "version": version})
         return uow.finish(answer, status.HTTP_200_OK)
 
     @router.post(
