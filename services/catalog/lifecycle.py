@@ -103,7 +103,9 @@ class DemandLifecycle:
         read = self._set_status(tx, demand, "closed", reason=reason)
         return read, tx.finish()
 
-    def renew(self, demand_id: str, expires_at: datetime | None) -> tuple[s.DemandRead, int]:
+    def renew(
+        self, demand_id: str, expires_at: datetime | None, reason: str | None = None
+    ) -> tuple[s.DemandRead, int]:
         tx = _VersionedWrite(self.repo, self.catalog.clock())
         demand = self._demand(demand_id)
         if demand.status not in RENEWABLE:
@@ -115,7 +117,7 @@ class DemandLifecycle:
                 [FieldIssue(("expires_at",), "must be in the future", "in_the_past")],
             )
         demand.expires_at = new_expiry
-        read = self._set_status(tx, demand, "open", reason=None)
+        read = self._set_status(tx, demand, "open", reason=reason)
         return read, tx.finish()
 
     def expire_overdue(self, limit: int = 500) -> int:
@@ -137,6 +139,8 @@ class DemandLifecycle:
         if demand.status != status:
             demand.status = status
             demand.status_changed_at = tx.now
+            demand.status_reason = reason
+        elif reason is not None:
             demand.status_reason = reason
         demand.updated_at = tx.now
         demand.version = tx.current + 1

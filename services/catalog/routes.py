@@ -408,7 +408,9 @@ def _lifecycle_router() -> APIRouter:
     def close_demand(
         demand_id: str,
         uow: IdempotentWriteUnit,
-        body: Annotated[s.DemandClose | None, Body()] = None,
+        body: Annotated[
+            s.DemandClose | None, Body(openapi_examples=s.DEMAND_CLOSE_EXAMPLES)
+        ] = None,
     ) -> Any:
         if (replayed := uow.replay()) is not None:
             return replayed
@@ -431,12 +433,16 @@ def _lifecycle_router() -> APIRouter:
     def renew_demand(
         demand_id: str,
         uow: IdempotentWriteUnit,
-        body: Annotated[s.DemandRenew | None, Body()] = None,
+        body: Annotated[
+            s.DemandRenew | None, Body(openapi_examples=s.DEMAND_RENEW_EXAMPLES)
+        ] = None,
     ) -> Any:
         if (replayed := uow.replay()) is not None:
             return replayed
-        expires_at = body.expires_at if body is not None else None
-        demand, version = DemandLifecycle(uow.service).renew(demand_id, expires_at)
+        body = body or s.DemandRenew()
+        demand, version = DemandLifecycle(uow.service).renew(
+            demand_id, body.expires_at, body.reason
+        )
         answer = s.DemandWriteResult(**{**demand.model_dump(), "version": version})
         return uow.finish(answer, status.HTTP_200_OK)
 

@@ -307,7 +307,8 @@ class DemandRead(_Stored):
         default=None, description="When `status` last changed."
     )
     status_reason: str | None = Field(
-        default=None, description="Why the demand was closed, when the closer said so."
+        default=None,
+        description="Why `status` last changed, when the caller of close or renew said so.",
     )
     expires_at: datetime | None = Field(
         default=None,
@@ -334,11 +335,14 @@ class DemandClose(_Input):
 
 
 class DemandRenew(_Input):
-    """Renewing a demand: until when, optionally."""
+    """Renewing a demand: until when and why, optionally."""
 
     expires_at: DateTimeText | None = Field(
         default=None,
         description="The new expiry, in the future; default: now plus `DEMAND_LIFETIME_DAYS`.",
+    )
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
+        default=None, description="Why the demand is renewed, e.g. 仍在寻找中试合作方."
     )
 
 
@@ -943,9 +947,20 @@ OUTCOME_EXAMPLES = bilingual(
     {
         "supplier_id": "mfr_0123456789abcdef",
         "outcome": "contacted",
+        "reason": "Phone call with the plant manager",
         "recorded_at": "2026-11-30T09:30:00+08:00",
     },
     what="an outcome of a match",
+)
+DEMAND_CLOSE_EXAMPLES = bilingual(
+    {"reason": "已与松山湖固态电池平台签约"},
+    {"reason": "Found a pilot line elsewhere"},
+    what="close with a reason",
+)
+DEMAND_RENEW_EXAMPLES = bilingual(
+    {"reason": "仍在寻找中试合作方"},
+    {"expires_at": "2027-06-30T00:00:00+08:00", "reason": "Still looking for a partner"},
+    what="renew, optionally until a given time",
 )
 API_KEY_CREATE_EXAMPLES = bilingual(
     {

@@ -251,8 +251,8 @@ def test_an_expired_demand_renews_to_open_with_a_new_expiry(client: TestClient) 
     app = client.app
     assert sweep_expired_demands(background_writer(app.state.db, app.state.settings)) == 1  # type: ignore[attr-defined]
     assert client.get(f"/v1/demands/{demand['id']}").json()["status"] == "expired"
-    renewed = client.post(f"/v1/demands/{demand['id']}/renew").json()
-    assert renewed["status"] == "open"
+    renewed = client.post(f"/v1/demands/{demand['id']}/renew", json={"reason": "仍在寻找"}).json()
+    assert (renewed["status"], renewed["status_reason"]) == ("open", "仍在寻找")
     lifetime = _iso(renewed["expires_at"]) - _iso(renewed["status_changed_at"])
     assert lifetime == timedelta(days=90)
 

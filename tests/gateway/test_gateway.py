@@ -123,6 +123,11 @@ def test_hop_by_hop_headers_are_not_passed_back(echo: TestClient) -> None:
         ("/v1/manufacturers/mfr_1/similar", "matching"),
         ("/v1/import", "catalog"),
         ("/v1/changes", "catalog"),
+        ("/v1/demands/dmd_1/outcomes", "catalog"),
+        ("/v1/platforms/plt_1/outcomes", "catalog"),
+        ("/v1/manufacturers/mfr_1/outcomes", "catalog"),
+        ("/v1/demands/dmd_1/close", "catalog"),
+        ("/v1/demands/dmd_1/renew", "catalog"),
     ],
 )
 def test_routes_each_path_to_its_service(path: str, service: str) -> None:
