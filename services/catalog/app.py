@@ -13,7 +13,7 @@ from services import __version__
 from services.catalog import migrate
 from services.catalog.db import Database
 from services.catalog.lifecycle import ExpirySweeper
-from services.catalog.routes import background_writer, catalog_router, internal_router
+from services.catalog.routes import background_units, catalog_router, internal_router
 from services.catalog.settings import CatalogSettings
 from services.shared.health import health_router
 from services.shared.metrics import ServiceMetrics
@@ -71,7 +71,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings.database_url, settings.db_pool_size)
         sweeper = ExpirySweeper(
-            background_writer(app.state.db, settings), settings.demand_expiry_sweep_seconds
+            background_units(app.state.db, settings), settings.demand_expiry_sweep_seconds
         )
         app.state.expiry_sweeper = sweeper
         task = asyncio.create_task(sweeper.run(), name="demand-expiry-sweeper")

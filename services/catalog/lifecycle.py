@@ -226,21 +226,25 @@ class DemandLifecycle:
         return [s.MatchOutcomeRead.model_validate(row) for row in rows], next_cursor
 
 
-WriteUnitFactory = Callable[[], AbstractContextManager[tuple[Any, CatalogService]]]
-"""Yields ``(session, CatalogService)`` on a write session, outside any request."""
+UnitFactory = Callable[[bool], AbstractContextManager[tuple[Any, CatalogService]]]
+"""``unit(write)`` yields ``(session, CatalogService)`` on a write or read session, outside any
+request."""
 
 
-def sweep_expired_demands(
-    write_unit: WriteUnitFactory, *, batch: int = 500, max_batches: int = 100
-) -> int:
+def sweep_expired_demands(unit: UnitFactory, *, batch: int = 500, max_batches: int = 100) -> int:
     """Expire every overdue demand, ``batch`` per transaction; how many were expired.
 
-    Each batch commits on its own, so a large backlog never holds the catalog's write lock for
-    long; ``max_batches`` bounds one sweep (the next sweep goes on).
+    A read session looks first, so a sweep that finds nothing takes no write lock (on SQLite a
+    write session locks the whole database). Each batch commits on its own, so a large backlog
+    never holds the catalog's write lock for long; ``max_batches`` bounds one sweep (the next
+    sweep goes on).
     """
+    with unit(False) as (_, catalog):
+        if not catalog.repo.overdue_demands(EXPIRABLE, catalog.clock(), 1):
+            return 0
     total = 0
     for _ in range(max_batches):
-        with write_unit() as (session, catalog):
+        with unit(True) as (session, catalog):
             expired = DemandLifecycle(catalog).expire_overdue(batch)
             session.commit()
         total += expired
@@ -255,8 +259,8 @@ class ExpirySweeper:
     """Runs ``sweep_expired_demands`` every ``interval`` seconds (off the event loop) until
     ``stop()``; a failed sweep is logged and retried at the next interval."""
 
-    def __init__(self, write_unit: WriteUnitFactory, interval: float) -> None:
-        self.write_unit = write_unit
+    def __init__(self, unit: UnitFactory, interval: float) -> None:
+        self.unit = unit
         self.interval = interval
         self.sweeps = 0
         self._stop = asyncio.Event()
@@ -267,7 +271,7 @@ class ExpirySweeper:
     async def run(self) -> None:
         while not self._stop.is_set():
             try:
-                await asyncio.to_thread(sweep_expired_demands, self.write_unit)
+                await asyncio.to_thread(sweep_expired_demands, self.unit)
             except Exception:
                 logger.exception("demand expiry sweep failed")
             self.sweeps += 1

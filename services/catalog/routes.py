@@ -18,7 +18,7 @@ from services.catalog import idempotency
 from services.catalog import schemas as s
 from services.catalog.idempotency import IdempotencyService, IdempotentRequest, StoredAnswer
 from services.catalog.keys import KeyService
-from services.catalog.lifecycle import DemandLifecycle, WriteUnitFactory
+from services.catalog.lifecycle import DemandLifecycle, UnitFactory
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService, Clock, Resource, random_id, utcnow
 from services.shared.errors import BadRequestError
@@ -98,12 +98,12 @@ def service_for(settings: Any, session: Any, clock: Clock = utcnow) -> CatalogSe
     )
 
 
-def background_writer(db: Any, settings: Any, clock: Clock = utcnow) -> WriteUnitFactory:
-    """``(session, service)`` write units for work outside a request (the expiry sweeper)."""
+def background_units(db: Any, settings: Any, clock: Clock = utcnow) -> UnitFactory:
+    """``(session, service)`` units for work outside a request (the expiry sweeper)."""
 
     @contextmanager
-    def unit() -> Iterator[tuple[Any, CatalogService]]:
-        with db.session(write=True) as session:
+    def unit(write: bool) -> Iterator[tuple[Any, CatalogService]]:
+        with db.session(write=write) as session:
             yield session, service_for(settings, session, clock)
 
     return unit

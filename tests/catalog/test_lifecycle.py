@@ -14,7 +14,7 @@ from services.catalog.app import create_app
 from services.catalog.db import Database
 from services.catalog.lifecycle import is_overdue, status_after_outcome, sweep_expired_demands
 from services.catalog.models import Demand
-from services.catalog.routes import background_writer
+from services.catalog.routes import background_units
 from tests.catalog.conftest import catalog_settings, demand_body, platform_body
 
 
@@ -212,9 +212,9 @@ def test_the_sweeper_expires_overdue_open_and_matched_demands_only(client: TestC
     _set_expiry(client, ids["fresh"], fresh_expiry)
     later = datetime.now(UTC) + timedelta(days=91)
     app = client.app
-    writer = background_writer(app.state.db, app.state.settings, clock=lambda: later)  # type: ignore[attr-defined]
+    units = background_units(app.state.db, app.state.settings, clock=lambda: later)  # type: ignore[attr-defined]
 
-    assert sweep_expired_demands(writer) == 2
+    assert sweep_expired_demands(units) == 2
     statuses = {name: client.get(f"/v1/demands/{i}").json()["status"] for name, i in ids.items()}
     assert statuses == {
         "open": "expired",
@@ -230,7 +230,7 @@ def test_the_sweeper_expires_overdue_open_and_matched_demands_only(client: TestC
         [(ids["open"], "expired"), (ids["matched"], "expired")]
     )
     # A second sweep finds nothing and writes nothing.
-    assert sweep_expired_demands(writer) == 0
+    assert sweep_expired_demands(units) == 0
     assert client.get("/v1/changes").json()["current_version"] == version_before + 2
 
 
@@ -240,8 +240,8 @@ def test_the_sweeper_works_in_batches(client: TestClient) -> None:
     ]
     later = datetime.now(UTC) + timedelta(days=91)
     app = client.app
-    writer = background_writer(app.state.db, app.state.settings, clock=lambda: later)  # type: ignore[attr-defined]
-    assert sweep_expired_demands(writer, batch=2) == 5
+    units = background_units(app.state.db, app.state.settings, clock=lambda: later)  # type: ignore[attr-defined]
+    assert sweep_expired_demands(units, batch=2) == 5
     assert {client.get(f"/v1/demands/{i}").json()["status"] for i in ids} == {"expired"}
 
 
@@ -249,7 +249,7 @@ def test_an_expired_demand_renews_to_open_with_a_new_expiry(client: TestClient) 
     demand = client.post("/v1/demands", json=demand_body()).json()
     _set_expiry(client, demand["id"], datetime.now(UTC) - timedelta(minutes=1))
     app = client.app
-    assert sweep_expired_demands(background_writer(app.state.db, app.state.settings)) == 1  # type: ignore[attr-defined]
+    assert sweep_expired_demands(background_units(app.state.db, app.state.settings)) == 1  # type: ignore[attr-defined]
     assert client.get(f"/v1/demands/{demand['id']}").json()["status"] == "expired"
     renewed = client.post(f"/v1/demands/{demand['id']}/renew", json={"reason": "仍在寻找"}).json()
     assert (renewed["status"], renewed["status_reason"]) == ("open", "仍在寻找")
