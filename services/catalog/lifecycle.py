@@ -117,7 +117,9 @@ class DemandLifecycle:
                 [FieldIssue(("expires_at",), "must be in the future", "in_the_past")],
             )
         demand.expires_at = new_expiry
-        read = self._set_status(tx, demand, "open", reason=reason)
+        # An expired demand opens again; an open or matched one keeps its status.
+        status = "open" if demand.status == "expired" else demand.status
+        read = self._set_status(tx, demand, status, reason=reason)
         return read, tx.finish()
 
     def expire_overdue(self, limit: int = 500) -> int:

@@ -126,6 +126,15 @@ def test_renew_of_an_in_progress_or_closed_demand_is_a_409(client: TestClient) -
     assert closed.status_code == 409 and "closed" in closed.json()["detail"]
 
 
+def test_renewing_a_matched_demand_keeps_it_matched(client: TestClient) -> None:
+    supplier = client.post("/v1/platforms", json=platform_body()).json()
+    demand = client.post("/v1/demands", json=demand_body()).json()
+    _outcome(client, demand["id"], supplier["id"], "visited")
+    renewed = client.post(f"/v1/demands/{demand['id']}/renew").json()
+    assert renewed["status"] == "matched"
+    assert _iso(renewed["expires_at"]) > _iso(demand["expires_at"])
+
+
 def test_renew_moves_the_expiry_to_the_given_time_which_must_be_in_the_future(
     client: TestClient,
 ) -> None:
