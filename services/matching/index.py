@@ -255,8 +255,8 @@ class IndexSyncer:
             self._suppliers[doc.id] = doc
         for sid in deletes:
             self._suppliers.pop(sid, None)
-        for data, kind, version in pending.outcomes:
-            self._outcomes.apply(data, kind, version)
+        for data, kind, logged_at in pending.outcomes:
+            self._outcomes.apply(data, kind, logged_at)
         if self._rebuild is not None:
             self._dirty_during_rebuild.update(pending.suppliers)
 

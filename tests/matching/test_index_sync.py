@@ -248,6 +248,9 @@ async def test_outcomes_are_counted_per_kind_on_full_and_incremental_sync(
     await syncer.sync_once()
     snapshot = syncer.snapshot
     assert snapshot is not None
+    # Completing closed the food demand: the log ends with that change, and the snapshot
+    # serves the whole log.
+    assert snapshot.version == catalog.get("/v1/changes").json()["current_version"]
     energy_evidence = snapshot.outcomes_for(demand_query({"industry_chains": ["新能源"]}))
     assert energy_evidence is not None and energy_evidence.kind == "新能源"
     assert energy_evidence.counts[supplier] == OutcomeCounts(positive=0, declined=1)
