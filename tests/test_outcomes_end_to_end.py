@@ -12,7 +12,8 @@ from services.matching.ranking import RankingWeights
 from tests.catalog.conftest import demand_body, platform_body
 from tests.stack import in_process_stack
 
-# Two suppliers for both chains: 新能源 (kind X) and 新材料 (kind Y).
+# Two suppliers for both chains, 新能源 (kind X) and 新材料 (kind Y), about equally relevant
+# to a 新能源 demand.
 DECLINER = platform_body(
     name="固态电池与电池材料中试平台",
     description="固态电解质材料合成与固态电池电芯中试。",
@@ -21,10 +22,10 @@ DECLINER = platform_body(
     accepts_vouchers=True,
 )
 FINISHER = platform_body(
-    name="电芯与正极材料中试基地",
-    description="正极材料烧结与电芯试制中试。",
+    name="电池电芯中试基地",
+    description="固态电池电芯试制与正极材料烧结中试。",
     industry_chains=["新能源", "新材料"],
-    tags=["电芯", "正极材料"],
+    tags=["固态电池", "正极材料"],
     accepts_vouchers=True,
 )
 KIND_X = demand_body(title="固态电池电芯中试", industry_chains=["新能源"], district=None)
@@ -78,7 +79,9 @@ def test_declines_sink_a_supplier_for_that_kind_of_demand_only(api: TestClient) 
     assert constraint is not None
     assert (constraint["kind"], constraint["declined"], constraint["positive"]) == ("新能源", 3, 0)
     assert constraint["factor"] == pytest.approx(0.8)
-    assert after_x[decliner]["rank"] >= before_x[decliner]["rank"]
+    # The two are about equally relevant: the penalty puts the decliner behind the other.
+    assert (before_x[decliner]["rank"], before_x[finisher]["rank"]) == (1, 2)
+    assert (after_x[finisher]["rank"], after_x[decliner]["rank"]) == (1, 2)
     assert after_x[finisher]["score"] == pytest.approx(before_x[finisher]["score"], abs=1e-6)
     # ... and nothing on 新材料 demands.
     assert after_y[decliner]["score"] == pytest.approx(before_y[decliner]["score"], abs=1e-6)
