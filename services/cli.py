@@ -140,6 +140,8 @@ def backup(
 
 
 def _service_session(settings: Any) -> tuple[Any, Any]:
+    from datetime import timedelta
+
     from services.catalog.db import Database
     from services.catalog.repository import CatalogRepository
     from services.catalog.service import CatalogService
@@ -147,7 +149,12 @@ def _service_session(settings: Any) -> tuple[Any, Any]:
 
     db = Database(settings.database_url)
     session = db.session(write=True)
-    service = CatalogService(CatalogRepository(session), load_taxonomy(), max_import_items=10**9)
+    service = CatalogService(
+        CatalogRepository(session),
+        load_taxonomy(),
+        max_import_items=10**9,
+        demand_lifetime=timedelta(days=settings.demand_lifetime_days),
+    )
     return db, (session, service)
 
 

@@ -255,3 +255,37 @@ def test_server_fields_of_a_demand_cannot_be_mass_assigned(api: TestClient) -> N
     assert [e["field"] for e in report["rejected"][0]["errors"]] == ["owner"]
     assert api.get("/v1/demands", headers=alice.headers).json()["items"] == []
     assert api.get(f"/v1/demands/{demand['id']}", headers=bob.headers).json()["owner"] == bob.id
+
+
+def test_lifecycle_and_outcomes_of_another_consumers_demand_are_404(api: TestClient) -> None:
+    alice, bob = consumer(api, "alice"), consumer(api, "bob")
+    supplier = api.post("/v1/platforms", json=platform_body()).json()
+    demand = create_demand(api, alice)
+    path = f"/v1/demands/{demand['id']}"
+    outcome = {"supplier_id": supplier["id"], "outcome": "contacted"}
+    for sub, body in (("/close", {}), ("/renew", {}), ("/outcomes", outcome)):
+        refused = api.post(path + sub, json=body, headers=bob.headers)
+        assert refused.status_code == 404, (sub, refused.text)
+    assert api.get(path + "/outcomes", headers=bob.headers).status_code == 404
+    # Nothing happened to Alice's demand.
+    assert api.get(path, headers=alice.headers).json()["status"] == "open"
+    recorded = api.post(path + "/outcomes", json=outcome, headers=alice.headers)
+    assert recorded.status_code == 201, recorded.text
+    assert recorded.json()["demand_status"] == "matched"
+
+    # A supplier's outcomes are shared data only as far as the caller's own demands go.
+    listing = f"/v1/platforms/{supplier['id']}/outcomes"
+    assert [o["demand_id"] for o in api.get(listing, headers=alice.headers).json()["items"]] == [
+        demand["id"]
+    ]
+    assert api.get(listing, headers=bob.headers).json()["items"] == []
+    assert len(api.get(listing).json()["items"]) == 1  # the admin sees all
+
+    # The change log shows the outcome to Alice and the admin, not to Bob.
+    def logged(headers: dict[str, str] | None = None) -> set[str]:
+        page = api.get("/v1/changes", params={"limit": 1000}, headers=headers)
+        return {c["resource"] for c in page.json()["items"]}
+
+    assert "match_outcome" in logged(alice.headers)
+    assert "match_outcome" in logged()
+    assert "match_outcome" not in logged(bob.headers)

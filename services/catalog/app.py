@@ -12,7 +12,8 @@ from sqlalchemy.pool import QueuePool
 from services import __version__
 from services.catalog import migrate
 from services.catalog.db import Database
-from services.catalog.routes import catalog_router, internal_router
+from services.catalog.lifecycle import ExpirySweeper
+from services.catalog.routes import background_units, catalog_router, internal_router
 from services.catalog.settings import CatalogSettings
 from services.shared.health import health_router
 from services.shared.metrics import ServiceMetrics
@@ -36,6 +37,12 @@ TAGS = [
     {
         "name": "demands",
         "description": "Pilot-test demands (中试需求) of enterprises; match them under `matching`.",
+    },
+    {
+        "name": "outcomes",
+        "description": "What happened to matches (viewed, contacted, visited, contracted, "
+        "completed, declined): per demand and per supplier; they move a demand's status and "
+        "feed the ranking.",
     },
     {"name": "equipment", "description": "Pilot-test equipment (中试设备) of a supplier."},
     {"name": "solutions", "description": "Pilot-test solutions (中试解决方案) of a platform."},
@@ -68,9 +75,17 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings.database_url, settings.db_pool_size)
+        sweeper = ExpirySweeper(
+            background_units(app.state.db, settings), settings.demand_expiry_sweep_seconds
+        )
+        app.state.expiry_sweeper = sweeper
+        task = asyncio.create_task(sweeper.run(), name="demand-expiry-sweeper")
+        app.state.expiry_sweeper_task = task
         try:
             yield
         finally:
+            sweeper.stop()
+            await task
             app.state.db.dispose()
 
     app = FastAPI(

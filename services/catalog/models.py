@@ -135,6 +135,12 @@ class Demand(TimestampedMixin, Base):
     # demands through the service, so each unassignment reaches the change log.
     broker_id: Mapped[str | None] = mapped_column(String(40), index=True)
 
+    # Lifecycle (services/catalog/lifecycle.py): server-managed, never set by PATCH.
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+
 
 class Broker(TimestampedMixin, Base):
     """A technology broker (技术经纪人) who helps demands find and close a pilot test."""
@@ -192,6 +198,31 @@ class Solution(TimestampedMixin, Base):
     typical_duration_days: Mapped[int | None] = mapped_column(Integer)
     price_min_cny: Mapped[int | None] = mapped_column(BigInteger)
     price_max_cny: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MatchOutcome(Base):
+    """What happened to a match of a demand with a supplier (viewed, contacted, …, declined).
+
+    A history: outcomes are never changed, and stay when their demand or supplier is deleted,
+    so no foreign keys. ``pk`` orders them by when they were recorded.
+    """
+
+    __tablename__ = "match_outcomes"
+    __table_args__ = (
+        Index("ix_match_outcomes_demand_id_pk", "demand_id", "pk"),
+        Index("ix_match_outcomes_supplier_id_pk", "supplier_id", "pk"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    demand_id: Mapped[str] = mapped_column(String(40))
+    supplier_id: Mapped[str] = mapped_column(String(40))
+    supplier_kind: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), comment="when it happened")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), comment="when it was recorded")
+    version: Mapped[int] = mapped_column(BigInteger, comment="catalog version of the write")
 
 
 class ChangeLogEntry(Base):

@@ -44,6 +44,7 @@ from services.catalog.models import (
     Demand,
     Equipment,
     IdempotencyRecord,
+    MatchOutcome,
     Solution,
     Supplier,
 )
@@ -123,7 +124,8 @@ class CatalogRepository:
     def list_changes(
         self, after: int, limit: int, demands_of: str | None = None
     ) -> list[ChangeLogEntry]:
-        """Entries after ``after``; with ``demands_of``, demand entries of that owner only."""
+        """Entries after ``after``; with ``demands_of``, the entries of demands and of their
+        match outcomes (which say who a consumer deals with) of that owner only."""
         stmt = (
             select(ChangeLogEntry)
             .where(ChangeLogEntry.version > after)
@@ -133,7 +135,7 @@ class CatalogRepository:
         if demands_of is not None:
             stmt = stmt.where(
                 or_(
-                    ChangeLogEntry.resource != "demand",
+                    ChangeLogEntry.resource.not_in(("demand", "match_outcome")),
                     ChangeLogEntry.owner_consumer_id == demands_of,
                 )
             )
@@ -340,6 +342,42 @@ class CatalogRepository:
         if kind is not None:
             stmt = stmt.where(and_(Supplier.kind == kind))
         return int(self.session.execute(stmt).scalar_one())
+
+    # ------------------------------------------------------------ demand lifecycle, outcomes
+
+    def overdue_demands(self, statuses: Sequence[str], now: datetime, limit: int) -> list[Demand]:
+        """Demands in ``statuses`` whose ``expires_at`` has passed, oldest row first."""
+        stmt = (
+            select(Demand)
+            .where(Demand.status.in_(statuses), Demand.expires_at <= now)
+            .order_by(Demand.pk)
+            .limit(limit)
+        )
+        return list(self.session.execute(stmt).scalars())
+
+    def list_outcomes(
+        self,
+        column: str,
+        value: str,
+        outcome: str | None,
+        *,
+        before_pk: int | None,
+        limit: int,
+        owned_by: OwnedBy | None = None,
+    ) -> list[MatchOutcome]:
+        """Outcomes whose ``column`` (demand_id or supplier_id) is ``value``, newest first;
+        with ``owned_by``, only those of that owner's demands."""
+        stmt = select(MatchOutcome).where(getattr(MatchOutcome, column) == value)
+        if owned_by is not None:
+            stmt = stmt.join(Demand, Demand.id == MatchOutcome.demand_id).where(
+                owned_by.condition(Demand.owner_consumer_id)
+            )
+        if outcome is not None:
+            stmt = stmt.where(MatchOutcome.outcome == outcome)
+        if before_pk is not None:
+            stmt = stmt.where(MatchOutcome.pk < before_pk)
+        stmt = stmt.order_by(MatchOutcome.pk.desc()).limit(limit)
+        return list(self.session.execute(stmt).scalars())
 
     # ------------------------------------------------------------ API keys
 

@@ -5,7 +5,9 @@ functions built in ``_collection_router`` at runtime.
 """
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
@@ -16,8 +18,9 @@ from services.catalog import idempotency
 from services.catalog import schemas as s
 from services.catalog.idempotency import IdempotencyService, IdempotentRequest, StoredAnswer
 from services.catalog.keys import KeyService
+from services.catalog.lifecycle import DemandLifecycle, UnitFactory
 from services.catalog.repository import CatalogRepository
-from services.catalog.service import CatalogService, Resource, random_id, utcnow
+from services.catalog.service import CatalogService, Clock, Resource, random_id, utcnow
 from services.shared import caller
 from services.shared.errors import BadRequestError
 from services.shared.json_body import StrictJSONRoute
@@ -83,15 +86,39 @@ def _replayed(answer: StoredAnswer) -> Response:
 
 
 def _service(request: Request, session: Any) -> CatalogService:
-    settings = request.app.state.settings
-    return CatalogService(
-        CatalogRepository(session),
-        load_taxonomy(),
-        max_import_items=settings.max_import_items,
-        caller=caller.from_headers(
+    return service_for(
+        request.app.state.settings,
+        session,
+        who=caller.from_headers(
             request.headers.get(caller.CONSUMER_HEADER), request.headers.get(caller.SCOPES_HEADER)
         ),
     )
+
+
+def service_for(
+    settings: Any, session: Any, clock: Clock = utcnow, who: caller.Caller = caller.INTERNAL
+) -> CatalogService:
+    """The catalog service for one unit of work; ``who`` narrows what it sees (default: the
+    system itself, e.g. the expiry sweeper)."""
+    return CatalogService(
+        CatalogRepository(session),
+        load_taxonomy(),
+        clock=clock,
+        max_import_items=settings.max_import_items,
+        caller=who,
+        demand_lifetime=timedelta(days=settings.demand_lifetime_days),
+    )
+
+
+def background_units(db: Any, settings: Any, clock: Clock = utcnow) -> UnitFactory:
+    """``(session, service)`` units for work outside a request (the expiry sweeper)."""
+
+    @contextmanager
+    def unit(write: bool) -> Iterator[tuple[Any, CatalogService]]:
+        with db.session(write=write) as session:
+            yield session, service_for(settings, session, clock)
+
+    return unit
 
 
 def read_service(request: Request) -> Iterator[CatalogService]:
@@ -406,9 +433,144 @@ def catalog_router() -> APIRouter:
             filters=s.BrokerFilters,
         )
     )
+    router.include_router(_lifecycle_router())
     router.include_router(_misc_router())
     router.include_router(_admin_router())
     return router
+
+
+def _lifecycle_router() -> APIRouter:
+    router = APIRouter(route_class=StrictJSONRoute)
+    transition_errors = {
+        **WRITE_ERRORS,
+        **problem_responses(
+            404,
+            409,
+            s409="The demand's status does not allow this transition; `detail` names it.",
+        ),
+    }
+
+    @router.post(
+        "/demands/{demand_id}/close",
+        response_model=s.DemandWriteResult,
+        operation_id="closeDemand",
+        tags=["demands"],
+        summary="Close a demand (optionally saying why)",
+        description="Any demand that is not closed yet can be closed; a closed demand leaves "
+        "matching's reverse direction and is no longer expired or moved by outcomes. "
+        "Closing a closed demand is a 409.",
+        responses=transition_errors,
+    )
+    def close_demand(
+        demand_id: str,
+        uow: IdempotentWriteUnit,
+        body: Annotated[
+            s.DemandClose | None, Body(openapi_examples=s.DEMAND_CLOSE_EXAMPLES)
+        ] = None,
+    ) -> Any:
+        if (replayed := uow.replay()) is not None:
+            return replayed
+        reason = body.reason if body is not None else None
+        demand, version = DemandLifecycle(uow.service).close(demand_id, reason)
+        answer = s.DemandWriteResult(**{**demand.model_dump(), "version": version})
+        return uow.finish(answer, status.HTTP_200_OK)
+
+    @router.post(
+        "/demands/{demand_id}/renew",
+        response_model=s.DemandWriteResult,
+        operation_id="renewDemand",
+        tags=["demands"],
+        summary="Renew a demand: re-open it if expired and move its expiry on",
+        description="An open, matched or expired demand gets `expires_at` = the given time, or "
+        "now plus `DEMAND_LIFETIME_DAYS`; an expired one is open again. Renewing a demand "
+        "that is in progress or closed is a 409.",
+        responses=transition_errors,
+    )
+    def renew_demand(
+        demand_id: str,
+        uow: IdempotentWriteUnit,
+        body: Annotated[
+            s.DemandRenew | None, Body(openapi_examples=s.DEMAND_RENEW_EXAMPLES)
+        ] = None,
+    ) -> Any:
+        if (replayed := uow.replay()) is not None:
+            return replayed
+        body = body or s.DemandRenew()
+        demand, version = DemandLifecycle(uow.service).renew(
+            demand_id, body.expires_at, body.reason
+        )
+        answer = s.DemandWriteResult(**{**demand.model_dump(), "version": version})
+        return uow.finish(answer, status.HTTP_200_OK)
+
+    @router.post(
+        "/demands/{demand_id}/outcomes",
+        status_code=status.HTTP_201_CREATED,
+        response_model=s.MatchOutcomeWriteResult,
+        operation_id="recordMatchOutcome",
+        tags=["outcomes"],
+        summary="Record what happened to a match (viewed … completed, or declined)",
+        description="The demand must exist (404) and `supplier_id` name a platform or "
+        "manufacturer (422); `declined` needs a `reason`. An outcome moves an open, matched "
+        "or in-progress demand forward: contacted or visited → matched, contracted → "
+        "in_progress, completed → closed (`demand_status` says where it is now). Matching "
+        "uses outcomes in ranking (the `outcomes` factor of a match's explanation).",
+        responses={**WRITE_ERRORS, **ONE_ERRORS},
+    )
+    def record_outcome(
+        demand_id: str,
+        body: Annotated[s.MatchOutcomeCreate, Body(openapi_examples=s.OUTCOME_EXAMPLES)],
+        uow: IdempotentWriteUnit,
+    ) -> Any:
+        if (replayed := uow.replay()) is not None:
+            return replayed
+        outcome, version = DemandLifecycle(uow.service).record_outcome(demand_id, body)
+        answer = s.MatchOutcomeWriteResult(**{**outcome.model_dump(), "version": version})
+        return uow.finish(answer, status.HTTP_201_CREATED)
+
+    @router.get(
+        "/demands/{demand_id}/outcomes",
+        response_model=s.MatchOutcomePage,
+        operation_id="listDemandOutcomes",
+        tags=["outcomes"],
+        summary="Outcomes of a demand's matches, newest first",
+        responses={**LIST_ERRORS, **ONE_ERRORS},
+    )
+    def demand_outcomes(
+        demand_id: str,
+        query: Annotated[s.MatchOutcomeFilters, Query()],
+        service: ReadService,
+    ) -> s.MatchOutcomePage:
+        items, next_cursor = DemandLifecycle(service).outcomes_of_demand(demand_id, query)
+        return s.MatchOutcomePage(items=items, next_cursor=next_cursor)
+
+    supplier_routes: tuple[tuple[Literal["platform", "manufacturer"], str, str], ...] = (
+        ("platform", "/platforms/{supplier_id}/outcomes", "listPlatformOutcomes"),
+        ("manufacturer", "/manufacturers/{supplier_id}/outcomes", "listManufacturerOutcomes"),
+    )
+    for kind, path, operation in supplier_routes:
+        router.add_api_route(
+            path,
+            _supplier_outcomes_endpoint(kind),
+            methods=["GET"],
+            response_model=s.MatchOutcomePage,
+            operation_id=operation,
+            tags=["outcomes"],
+            summary=f"Outcomes of this {kind}'s matches, newest first",
+            responses={**LIST_ERRORS, **ONE_ERRORS},
+        )
+    return router
+
+
+def _supplier_outcomes_endpoint(kind: Literal["platform", "manufacturer"]):  # type: ignore[no-untyped-def]
+    def supplier_outcomes(
+        supplier_id: str,
+        query: Annotated[s.MatchOutcomeFilters, Query()],
+        service: ReadService,
+    ) -> s.MatchOutcomePage:
+        items, next_cursor = DemandLifecycle(service).outcomes_of_supplier(kind, supplier_id, query)
+        return s.MatchOutcomePage(items=items, next_cursor=next_cursor)
+
+    return supplier_outcomes
 
 
 def _keys(uow: UnitOfWork) -> KeyService:

@@ -34,6 +34,13 @@ BrokerLevel = TypeAliasType("BrokerLevel", Literal["初级", "中级", "高级"]
 """Title of a technology broker (技术经纪人): 初级 (junior), 中级 (intermediate) or 高级 (senior)
 技术经纪人, the three grades of the national technology-broker title."""
 SupplierKind = TypeAliasType("SupplierKind", Literal["platform", "manufacturer"])
+DemandStatus = TypeAliasType(
+    "DemandStatus", Literal["open", "matched", "in_progress", "closed", "expired"]
+)
+OutcomeKind = TypeAliasType(
+    "OutcomeKind",
+    Literal["viewed", "contacted", "visited", "contracted", "completed", "declined"],
+)
 
 # C0/C1 controls (newline and tab allowed only in long text), zero-width and bidi overrides:
 # they make names that look equal but are not, and hide text in UIs.
@@ -316,6 +323,24 @@ class DemandRead(_Stored):
     needs_voucher: bool
     required_certifications: list[str]
     broker_id: str | None
+    status: DemandStatus = Field(
+        default="open",
+        description="Server-managed: open → matched (a supplier contacted or visited) → "
+        "in_progress (contracted) → closed (completed, or `POST …/close`); open or matched "
+        "demands past `expires_at` become expired (`POST …/renew` re-opens them).",
+    )
+    status_changed_at: datetime | None = Field(
+        default=None, description="When `status` last changed."
+    )
+    status_reason: str | None = Field(
+        default=None,
+        description="Why `status` last changed, when the caller of close or renew said so.",
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When an open or matched demand expires: creation (or renewal) time plus "
+        "`DEMAND_LIFETIME_DAYS`.",
+    )
 
 
 class DemandWriteResult(_WriteResult, DemandRead):
@@ -408,6 +433,93 @@ class BrokerWriteResult(_WriteResult, BrokerRead):
 
 class BrokerPage(BaseModel):
     items: list[BrokerRead]
+
+
+class DemandClose(_Input):
+    """Closing a demand: why, optionally."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
+        default=None, description="Why the demand is closed, e.g. 已找到合作方."
+    )
+
+
+class DemandRenew(_Input):
+    """Renewing a demand: until when and why, optionally."""
+
+    expires_at: DateTimeText | None = Field(
+        default=None,
+        description="The new expiry, in the future; default: now plus `DEMAND_LIFETIME_DAYS`.",
+    )
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
+        default=None, description="Why the demand is renewed, e.g. 仍在寻找中试合作方."
+    )
+
+
+# ---------------------------------------------------------------- match outcomes
+
+OUTCOMES: tuple[str, ...] = (
+    "viewed",
+    "contacted",
+    "visited",
+    "contracted",
+    "completed",
+    "declined",
+)
+
+
+class MatchOutcomeCreate(_Input):
+    """What happened to the match of this demand with one supplier."""
+
+    supplier_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=40), AfterValidator(_clean_short)
+    ] = Field(description="ID of the platform or manufacturer.")
+    outcome: OutcomeKind = Field(
+        description="viewed, contacted, visited, contracted, completed, or declined (with a "
+        "`reason`)."
+    )
+    reason: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+            AfterValidator(_clean_long),
+        ]
+        | None
+    ) = Field(default=None, description="Required when `outcome` is declined.")
+    recorded_at: DateTimeText | None = Field(
+        default=None, description="When it happened (not in the future); default: now."
+    )
+
+    @model_validator(mode="after")
+    def _reason_for_declined(self) -> MatchOutcomeCreate:
+        if self.outcome == "declined" and self.reason is None:
+            raise ValueError("reason is required when outcome is declined")
+        return self
+
+
+class MatchOutcomeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    demand_id: str
+    supplier_id: str
+    supplier_kind: SupplierKind
+    outcome: OutcomeKind
+    reason: str | None
+    recorded_at: datetime = Field(description="When it happened.")
+    created_at: datetime = Field(description="When it was recorded.")
+    version: int = Field(description="Catalog version of the write that recorded it.")
+
+
+class MatchOutcomeWriteResult(MatchOutcomeRead):
+    version: int = Field(
+        description="The catalog's change sequence number after this write (the outcome, "
+        "and the demand's change of status if any): pass it as `min_version`."
+    )
+    demand_status: DemandStatus = Field(description="The demand's status after this outcome.")
+
+
+class MatchOutcomePage(BaseModel):
+    items: list[MatchOutcomeRead] = Field(description="Newest (last recorded) first.")
     next_cursor: str | None
 
 
@@ -599,6 +711,7 @@ class SupplierFilters(_Filters):
 
 
 class DemandFilters(_Filters):
+    status: DemandStatus | None = Field(default=None, description="Only demands in this status.")
     chain: FilterLabel | None = None
     district: FilterLabel | None = None
     stage: Stage | None = None
@@ -619,6 +732,10 @@ class BrokerFilters(_Filters):
     tag: FilterLabel | None = None
     updated_since: DateTimeText | None = None
     q: Query_ = None
+
+
+class MatchOutcomeFilters(_Filters):
+    outcome: OutcomeKind | None = Field(default=None, description="Only this outcome.")
 
 
 class EquipmentFilters(_Filters):
@@ -681,7 +798,9 @@ class ImportReport(BaseModel):
     warnings: list[ItemWarning]
 
 
-ChangeResource = Literal["platform", "manufacturer", "demand", "equipment", "solution", "broker"]
+ChangeResource = Literal[
+    "platform", "manufacturer", "demand", "equipment", "solution", "broker", "match_outcome"
+]
 
 
 class Change(BaseModel):
@@ -968,6 +1087,30 @@ IMPORT_EXAMPLES = bilingual(
     {"platforms": [_PLATFORM_ZH], "manufacturers": [], "demands": []},
     {"platforms": [_PLATFORM_EN], "manufacturers": []},
     what="upsert by external_ref",
+)
+OUTCOME_EXAMPLES = bilingual(
+    {
+        "supplier_id": "plt_0123456789abcdef",
+        "outcome": "declined",
+        "reason": "产能已满，三个月内无法排期",
+    },
+    {
+        "supplier_id": "mfr_0123456789abcdef",
+        "outcome": "contacted",
+        "reason": "Phone call with the plant manager",
+        "recorded_at": "2026-11-30T09:30:00+08:00",
+    },
+    what="an outcome of a match",
+)
+DEMAND_CLOSE_EXAMPLES = bilingual(
+    {"reason": "已与松山湖固态电池平台签约"},
+    {"reason": "Found a pilot line elsewhere"},
+    what="close with a reason",
+)
+DEMAND_RENEW_EXAMPLES = bilingual(
+    {"reason": "仍在寻找中试合作方"},
+    {"expires_at": "2027-06-30T00:00:00+08:00", "reason": "Still looking for a partner"},
+    what="renew, optionally until a given time",
 )
 API_KEY_CREATE_EXAMPLES = bilingual(
     {

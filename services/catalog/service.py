@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ValidationError
@@ -87,6 +87,12 @@ _TEXT_COLUMNS: dict[type[Base], tuple[str, ...]] = {
 }
 
 
+# Columns no Create or Update schema holds: the server sets them (see lifecycle.py).
+_SERVER_COLUMNS: dict[type[Base], tuple[str, ...]] = {
+    Demand: ("status", "status_changed_at", "status_reason", "expires_at"),
+}
+
+
 # ---------------------------------------------------------------- versions
 
 
@@ -148,6 +154,7 @@ class CatalogService:
         new_id: IdFactory = random_id,
         max_import_items: int = 10_000,
         caller: Caller = INTERNAL,
+        demand_lifetime: timedelta = timedelta(days=90),
     ) -> None:
         self.repo = repo
         self.taxonomy = taxonomy
@@ -155,6 +162,7 @@ class CatalogService:
         self.new_id = new_id
         self.max_import_items = max_import_items
         self.caller = caller
+        self.demand_lifetime = demand_lifetime
 
     def _visible(self, spec: ResourceSpec) -> OwnedBy | None:
         """The owner a caller's reads of ``spec`` are narrowed to (None: not narrowed)."""
@@ -270,6 +278,7 @@ class CatalogService:
             updated_at=tx.now,
             version=tx.current + 1,
             **({"kind": spec.kind} if spec.kind else {}),
+            **self._server_fields(spec, tx.now),
             **values,
         )
         self.repo.add(row)
@@ -343,6 +352,17 @@ class CatalogService:
         if row is None:
             raise NotFoundError(f"{spec.label} '{public_id}' does not exist.")
         return row
+
+    def _server_fields(self, spec: ResourceSpec, now: datetime) -> dict[str, Any]:
+        """Columns of a new row that the server manages (a new demand starts open)."""
+        if spec.model is Demand:
+            return {
+                "status": "open",
+                "status_changed_at": now,
+                "status_reason": None,
+                "expires_at": now + self.demand_lifetime,
+            }
+        return {}
 
     def _ensure_ref_free(self, spec: ResourceSpec, external_ref: str, owner: str | None) -> None:
         """external_ref is unique per resource, and for demands per owner."""
@@ -580,6 +600,7 @@ class CatalogService:
                     "updated_at": tx.now,
                     **({"kind": spec.kind} if spec.kind else {}),
                     **({"owner_consumer_id": owner} if spec.model is Demand else {}),
+                    **self._server_fields(spec, tx.now),
                 }
                 inserts.append(full)
                 tx.record(spec.resource, full["id"], _read_dict(spec, full), owner)
@@ -601,6 +622,8 @@ class CatalogService:
                 "created_at": row.created_at,
                 "updated_at": tx.now,
                 "owner_consumer_id": owner,
+                # Server-managed columns are kept as stored: a re-import never changes them.
+                **{name: getattr(row, name) for name in _SERVER_COLUMNS.get(spec.model, ())},
             }
             tx.record(spec.resource, row.id, _read_dict(spec, full), owner)
             updated += 1

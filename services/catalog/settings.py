@@ -56,6 +56,20 @@ class CatalogSettings(ServiceSettings):
         default=86_400, gt=0, description="How long a stored Idempotency-Key answer is replayed."
     )
 
+    demand_lifetime_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="An open or matched demand expires this many days after it was created "
+        "or last renewed.",
+    )
+    demand_expiry_sweep_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="How often the catalog marks overdue demands expired.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _valid_database_url(cls, value: str) -> str:

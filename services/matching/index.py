@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from services.matching.catalog_client import CatalogChange, CatalogClient, CatalogUnavailable
+from services.matching.outcomes import KindOutcomes, OutcomeSnapshot, OutcomeStats, demand_kind
 from services.matching.ranking import DemandQuery, Match, SupplierDoc
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,13 @@ coverage report: the raw demand (its status, dates and broker), brokers and matc
 
 
 class RankingIndex(Protocol):
-    def rank(self, demand: DemandQuery, kind: Any = "all", limit: int = 10) -> list[Match]: ...
+    def rank(
+        self,
+        demand: DemandQuery,
+        kind: Any = "all",
+        limit: int = 10,
+        outcomes: KindOutcomes | None = None,
+    ) -> list[Match]: ...
 
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]: ...
 
@@ -94,6 +101,11 @@ class IndexSnapshot:
     demand_owners: Mapping[str, str | None] = field(default_factory=dict)
     # resource -> id -> the change log's data, for each of RECORD_RESOURCES.
     records: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    outcomes: OutcomeSnapshot = field(default_factory=OutcomeSnapshot)
+
+    def outcomes_for(self, demand: DemandQuery) -> KindOutcomes | None:
+        """The outcome evidence for ranking ``demand``: that of its kind of demand."""
+        return self.outcomes.for_kind(demand_kind(demand.industry_chains))
 
 
 @dataclass
@@ -114,6 +126,8 @@ class _Pending:
     suppliers: dict[str, SupplierDoc | None] = field(default_factory=dict)
     demands: dict[str, tuple[DemandQuery, str | None] | None] = field(default_factory=dict)
     records: dict[tuple[str, str], Mapping[str, Any] | None] = field(default_factory=dict)
+    # (outcome data, kind of its demand when it was logged, catalog version), in log order.
+    outcomes: list[tuple[Mapping[str, Any], str, int]] = field(default_factory=list)
 
 
 class IndexSyncer:
@@ -149,6 +163,7 @@ class IndexSyncer:
         self._demands: dict[str, DemandQuery] = {}
         self._demand_owners: dict[str, str | None] = {}
         self._records: dict[str, dict[str, Mapping[str, Any]]] = {r: {} for r in RECORD_RESOURCES}
+        self._outcomes = OutcomeStats()
         self._version = 0
         self._since_build = 0
         self._rebuild: asyncio.Task[None] | None = None
@@ -238,6 +253,13 @@ class IndexSyncer:
                 if change.data is None
                 else (demand_query(change.data), change.data.get("owner"))
             )
+        elif change.resource == "match_outcome" and change.data is not None:
+            demand_id = change.data.get("demand_id")
+            logged = pending.demands.get(demand_id)  # type: ignore[arg-type]
+            demand = logged[0] if logged is not None else self._demands.get(demand_id)  # type: ignore[arg-type]
+            if demand is not None:
+                kind = demand_kind(demand.industry_chains)
+                pending.outcomes.append((change.data, kind, change.version))
         if change.resource in RECORD_RESOURCES:
             pending.records[change.resource, change.id] = change.data
 
@@ -259,6 +281,8 @@ class IndexSyncer:
             self._suppliers[doc.id] = doc
         for sid in deletes:
             self._suppliers.pop(sid, None)
+        for data, kind, logged_at in pending.outcomes:
+            self._outcomes.apply(data, kind, logged_at)
         if self._rebuild is not None:
             self._dirty_during_rebuild.update(pending.suppliers)
 
@@ -290,6 +314,7 @@ class IndexSyncer:
                 updated_at=now,
                 demand_owners=dict(self._demand_owners),
                 records={r: dict(items) for r, items in self._records.items()},
+                outcomes=self._outcomes.snapshot(),
             )
         )
         self._maybe_schedule_rebuild()
@@ -342,6 +367,7 @@ class IndexSyncer:
                         updated_at=now,
                         demand_owners=current.demand_owners,
                         records=current.records,
+                        outcomes=current.outcomes,
                     )
                 )
         except Exception:

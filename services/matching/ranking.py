@@ -30,6 +30,11 @@ A supplier's score is (every weight lives in ``RankingWeights``)::
   vouchers, district, supplier kind and production scale multiply the base by the factors
   documented in ``RankingWeights``. The explanation lists each factor and its effect in score
   units (applied in order, so the effects add up: ``score = base + sum(effects)``).
+- **outcomes**: what happened to a supplier's earlier matches of demands of the same kind
+  (primary industry chain) multiplies the score by a bounded factor, 0.75..1.10 by default
+  (``RankingWeights.outcome_*``, ``services.matching.outcomes``): a supplier that keeps
+  declining a kind of demand sinks for that kind only. The explanation's ``outcomes``
+  constraint gives the kind, the counts and the effect; without outcomes it is absent.
 
 Ties are broken by supplier id; the same input gives the same output.
 
@@ -63,6 +68,7 @@ import scipy.sparse as sp
 from rapidfuzz import fuzz, process
 from sklearn.feature_extraction.text import TfidfTransformer
 
+from services.matching.outcomes import KindOutcomes, OutcomeCounts, outcome_factor
 from services.matching.text import BIGRAM_PREFIX, Analyzer, is_bigram
 from services.shared.taxonomy import Taxonomy
 
@@ -203,6 +209,20 @@ class RankingWeights:
     """Factor ``1 - scale_mismatch`` when the supplier advertises volume production only
     (量产, 大批量 in its name, tags or capabilities, and no small-batch or sampling service)
     while the demand is a pilot or small-batch need."""
+
+    # -- outcomes of earlier matches (services/matching/outcomes.py) -----------------------
+    outcome_beta: float = 0.4
+    """Factor ``1 + clamp(outcome_beta * (positive - declined) / (positive + declined +
+    outcome_prior), -outcome_max_penalty, +outcome_max_boost)`` from a supplier's earlier
+    matches of demands of the same kind (primary industry chain): positive are contacted,
+    visited, contracted and completed, counting each demand's latest outcome once. With the
+    defaults one decline gives 0.90, three 0.80, five or more 0.75; one positive 1.10."""
+    outcome_prior: float = 3.0
+    """Pseudo-count that damps thin evidence: one outcome is not a track record."""
+    outcome_max_penalty: float = 0.25
+    """Outcomes take at most this fraction of a supplier's score: relevance stays first."""
+    outcome_max_boost: float = 0.10
+    """Outcomes add at most this fraction to a supplier's score (and to the search bound)."""
 
     # -- output ---------------------------------------------------------------------------
     matched_terms: int = 5
@@ -592,10 +612,19 @@ class MatchIndex:
 
     # -- ranking --------------------------------------------------------------------------
 
-    def rank(self, demand: DemandQuery, kind: KindFilter = "all", limit: int = 10) -> list[Match]:
+    def rank(
+        self,
+        demand: DemandQuery,
+        kind: KindFilter = "all",
+        limit: int = 10,
+        outcomes: KindOutcomes | None = None,
+    ) -> list[Match]:
+        """The best ``limit`` suppliers for ``demand``; ``outcomes``: the evidence of earlier
+        matches of the demand's kind (``services.matching.outcomes``), if any."""
         w = self.weights
         if self._size == 0 or limit <= 0:
             return []
+        outcome_rows = self._outcome_factors(outcomes)
         text_norm = self._analyzer.normalize(
             " ".join((demand.title, " ".join(demand.tags), demand.description))
         )
@@ -619,12 +648,16 @@ class MatchIndex:
         def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
             chain_score = self._chain_scores(slots, candidates)
             factors = self._factors(demand, candidates, cues)
+            if outcome_rows is not None:
+                factors["outcomes"] = outcome_rows[candidates]
             relative, total = self._combine_parts(
                 similarity, best, chain_weight * chain_score, tag_score[candidates], factors
             )
             return _Scored(candidates, similarity, relative, total, chain_score, factors)
 
         max_factor = 1.0 + w.district_match if demand.district else 1.0
+        if outcome_rows is not None:  # the bound must hold the largest boost
+            max_factor *= max(1.0, float(outcome_rows.max()))
         scored = self._search(
             cols, data, tag_score, (eligible, score), limit, chain_weight, max_factor
         )
@@ -638,7 +671,7 @@ class MatchIndex:
                 ),
                 chain=(chain_weight, float(scored.chain_score[j]), slots, chain_source),
                 tags=(float(tag_score[d]), tag_hits, tag_weights),
-                constraints=self._constraint_details(demand, d, scored.factors, j, cues),
+                constraints=self._constraint_details(demand, d, scored.factors, j, cues, outcomes),
             )
             for d, j in self._top(scored, limit)
         ]
@@ -1182,6 +1215,29 @@ class MatchIndex:
             ).astype(np.float32)
         return factors
 
+    def _outcome_factors(self, outcomes: KindOutcomes | None) -> FloatArray | None:
+        """Per row, the factor of the outcomes of its supplier (1 without any); None when no
+        supplier in the index has outcomes of this kind."""
+        if outcomes is None:
+            return None
+        w = self.weights
+        rows = np.ones(len(self._kind), dtype=np.float32)
+        found = False
+        for supplier_id, counts in outcomes.counts.items():
+            d = self._row_of(supplier_id)
+            if d is None:
+                continue
+            found = True
+            rows[d] = outcome_factor(
+                counts.positive,
+                counts.declined,
+                beta=w.outcome_beta,
+                prior=w.outcome_prior,
+                max_penalty=w.outcome_max_penalty,
+                max_boost=w.outcome_max_boost,
+            )
+        return rows if found else None
+
     def _constraint_details(
         self,
         demand: DemandQuery,
@@ -1189,6 +1245,7 @@ class MatchIndex:
         factors: dict[str, FloatArray],
         j: int,
         cues: _DemandCues,
+        outcomes: KindOutcomes | None = None,
     ) -> list[dict[str, Any]]:
         """Each constraint's factor and reason; ``_match`` adds the effect in score units."""
         doc = self._doc(d)
@@ -1227,6 +1284,20 @@ class MatchIndex:
                     f"the demand leans to a {wanted} ({', '.join(cues.lean_cues)}); "
                     f"this is a {doc.kind}"
                 )
+            elif name == "outcomes" and outcomes is not None:
+                counts = outcomes.counts.get(doc.id, OutcomeCounts())
+                out.append(
+                    {
+                        "name": name,
+                        "factor": round(factor, 6),
+                        "reason": f"{counts.positive} positive and {counts.declined} declined "
+                        f"earlier matches of {outcomes.kind} demands",
+                        "kind": outcomes.kind,
+                        "positive": counts.positive,
+                        "declined": counts.declined,
+                    }
+                )
+                continue
             else:  # scale
                 reason = (
                     "advertises volume production only; the demand is a pilot or small-batch need"

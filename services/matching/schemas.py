@@ -115,13 +115,16 @@ class MatchResult(BaseModel):
     supplier_id: str
     name: str
     score: float = Field(
-        description="Final score, higher is better (about 0 to 1.5): the base (relative text "
-        "similarity plus industry-chain and tag parts) times each constraint's factor; "
-        "`explanation` gives every part."
+        description="Final score, higher is better (about 0 to 1.7): the base (relative text "
+        "similarity plus industry-chain and tag parts, at most 1.5) times each constraint's "
+        "factor; `explanation` gives every part."
     )
     explanation: dict[str, Any] = Field(
         description="Why, in data: text and industry-chain parts, matched terms, chains and "
-        "tags, and every constraint that raised, lowered or excluded."
+        "tags, and every constraint that raised, lowered or excluded, each with its `factor` "
+        "and `effect` (`score = base + sum(effects)`). The `outcomes` constraint, present "
+        "when suppliers have outcomes of the demand's kind (its first industry chain), adds "
+        "`kind`, `positive` and `declined`: the counts behind its factor."
     )
 
 

@@ -120,7 +120,7 @@ class MatchingService:
     ) -> EncodedResults:
         """Rank and encode a ``MatchResponse`` in the worker thread, off the event loop."""
         started = time.perf_counter()
-        matches = snapshot.index.rank(demand, kind, limit)
+        matches = snapshot.index.rank(demand, kind, limit, snapshot.outcomes_for(demand))
         if self.on_rank is not None:
             self.on_rank(time.perf_counter() - started)
         stale = not self.syncer.status.catalog_reachable

@@ -146,6 +146,12 @@ async def test_cache_is_bounded() -> None:
         ("POST", "/v1/brokers", "catalog:write"),
         ("GET", "/v1/admin/keys", "admin"),
         ("POST", "/v1/admin/keys", "admin"),
+        ("POST", "/v1/demands/d1/outcomes", "catalog:write"),
+        ("GET", "/v1/demands/d1/outcomes", "catalog:read"),
+        ("GET", "/v1/platforms/p1/outcomes", "catalog:read"),
+        ("GET", "/v1/manufacturers/m1/outcomes", "catalog:read"),
+        ("POST", "/v1/demands/d1/close", "catalog:write"),
+        ("POST", "/v1/demands/d1/renew", "catalog:write"),
     ],
 )
 def test_each_route_needs_its_scope(method: str, path: str, scope: str) -> None:

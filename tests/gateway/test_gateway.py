@@ -126,6 +126,11 @@ def test_hop_by_hop_headers_are_not_passed_back(echo: TestClient) -> None:
         ("/v1/reports/coverage", "matching"),
         ("/v1/brokers/brk_1", "catalog"),
         ("/v1/reports/other", "catalog"),
+        ("/v1/demands/dmd_1/outcomes", "catalog"),
+        ("/v1/platforms/plt_1/outcomes", "catalog"),
+        ("/v1/manufacturers/mfr_1/outcomes", "catalog"),
+        ("/v1/demands/dmd_1/close", "catalog"),
+        ("/v1/demands/dmd_1/renew", "catalog"),
     ],
 )
 def test_routes_each_path_to_its_service(path: str, service: str) -> None:

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from services.catalog.app import create_app as create_catalog
 from services.catalog.settings import CatalogSettings
 from services.matching.catalog_client import CatalogClient, CatalogUnavailable
-from services.matching.index import IndexSyncer
+from services.matching.index import IndexSyncer, demand_query
+from services.matching.outcomes import KindOutcomes, OutcomeCounts
 from services.matching.ranking import DemandQuery, Match, SupplierDoc
 from tests.catalog.conftest import demand_body, platform_body
 
@@ -32,7 +33,13 @@ class FakeIndex:
     ids: frozenset[str]
     builds: list[int] = field(default_factory=list)
 
-    def rank(self, demand: DemandQuery, kind: str = "all", limit: int = 10) -> list[Match]:
+    def rank(
+        self,
+        demand: DemandQuery,
+        kind: str = "all",
+        limit: int = 10,
+        outcomes: KindOutcomes | None = None,
+    ) -> list[Match]:
         return []
 
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
@@ -248,3 +255,49 @@ async def test_demand_owners_follow_the_log_and_guard_the_matches(
     for demand_id in (alices["id"], unowned["id"]):
         with pytest.raises(NotFoundError):
             await service.matches_for_demand(demand_id, "all", 5, None, Caller("csm_b"))
+
+
+async def test_outcomes_are_counted_per_kind_on_full_and_incremental_sync(
+    catalog: TestClient, switch: Switch
+) -> None:
+    supplier = catalog.post("/v1/platforms", json=platform_body()).json()["id"]
+    energy = [
+        catalog.post("/v1/demands", json=demand_body(industry_chains=["新能源", "新材料"])).json()
+        for _ in range(3)
+    ]
+    food = catalog.post("/v1/demands", json=demand_body(industry_chains=["食品饮料"])).json()
+
+    def record(demand: dict, outcome: str) -> None:
+        body = {"supplier_id": supplier, "outcome": outcome, "reason": "不做"}
+        if outcome != "declined":
+            del body["reason"]
+        assert catalog.post(f"/v1/demands/{demand['id']}/outcomes", json=body).status_code == 201
+
+    record(energy[0], "declined")
+    record(food, "completed")
+    builder = Builder()
+    syncer = make_syncer(switch, builder)
+    await syncer.sync_once()
+    snapshot = syncer.snapshot
+    assert snapshot is not None
+    # Completing closed the food demand: the log ends with that change, and the snapshot
+    # serves the whole log.
+    assert snapshot.version == catalog.get("/v1/changes").json()["current_version"]
+    energy_evidence = snapshot.outcomes_for(demand_query({"industry_chains": ["新能源"]}))
+    assert energy_evidence is not None and energy_evidence.kind == "新能源"
+    assert energy_evidence.counts[supplier] == OutcomeCounts(positive=0, declined=1)
+    food_evidence = snapshot.outcomes_for(demand_query({"industry_chains": ["食品饮料"]}))
+    assert food_evidence is not None
+    assert food_evidence.counts[supplier] == OutcomeCounts(positive=1, declined=0)
+    assert snapshot.outcomes_for(demand_query({"industry_chains": []})) is None
+
+    # Later outcomes arrive incrementally, without refitting the index.
+    record(energy[1], "declined")
+    record(energy[2], "viewed")
+    assert await syncer.sync_once()
+    later = syncer.snapshot
+    assert later is not None and later.index is snapshot.index
+    evidence = later.outcomes_for(demand_query({"industry_chains": ["新能源"]}))
+    assert evidence is not None
+    assert evidence.counts[supplier] == OutcomeCounts(positive=0, declined=2)
+    assert builder.calls == 1
