@@ -193,6 +193,17 @@ class Stack:
                 process.kill()
                 process.wait()
 
+    def cpu_seconds(self, service: str) -> float:
+        """User + system CPU time the running ``service`` has used (Linux ``/proc``; else 0)."""
+        process = self.processes.get(service)
+        if process is None:
+            return 0.0
+        try:
+            stat = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
     def log(self, service: str, lines: int = 40) -> str:
         path = self.workdir / f"{service}.log"
         if not path.exists():
@@ -918,6 +929,7 @@ def main(argv: list[str] | None = None) -> int:
         backend = url.split(":", 1)[0]
         print(f"starting catalog, matching and gateway on {backend} …", flush=True)
         with Stack(url, Path(workdir)) as stack:
+            load_average = os.getloadavg()[0]
             record, result = asyncio.run(
                 run_and_verify(
                     stack.gateway_url,
@@ -928,14 +940,20 @@ def main(argv: list[str] | None = None) -> int:
                     timeout=args.timeout,
                 )
             )
-    width = max(len(name) for name, _ in figures(record, result, args.clients))
-    for name, value in figures(record, result, args.clients):
+            cpu = {name: stack.cpu_seconds(name) for name in SERVICES}
+    rows = figures(record, result, args.clients)
+    rows.append(("service CPU", ", ".join(f"{name} {sec:.1f} s" for name, sec in cpu.items())))
+    rows.append(("load average", f"{load_average:.1f} at the start ({os.cpu_count()} CPUs)"))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    for message in result.disagreements:
-        print(f"DISAGREES: {message}")
-    failed = bool(result.disagreements) or server_errors(record) or unexpected_refusals(record)
-    print("FAILED" if failed else "OK: every acknowledged write is there, and nothing else")
-    return 1 if failed else 0
+    problems = [f"DISAGREES: {message}" for message in result.disagreements]
+    if server_errors(record):
+        problems.append(f"FAILED: {server_errors(record)} requests got a 5xx or no answer")
+    if unexpected_refusals(record):
+        problems.append(f"FAILED: unexpected refusals {dict(unexpected_refusals(record))}")
+    print("\n".join(problems) or "OK: every acknowledged write is there, and nothing else")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ gateway see meanwhile and after the restart; the load and its no-loss check are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +25,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.load import Load, LoadRecord, Stack, catalog_version, server_errors, verify
+from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from tests.gateway.servers import serve
+from tests.gateway.test_gateway import ADMIN_KEY
 
 PROBLEM = "application/problem+json"
 DEMAND = {"title": "负载测试 中试平台 工艺验证", "industry_chains": ["新能源", "新材料"]}
@@ -143,6 +149,81 @@ def _assert_outage_answers(record: LoadRecord, killed_at: float, restarting_at: 
     others = [o for o in failures if o.status != 503]
     assert all(o.sent_at < killed_at for o in others), [(o.status, o.kind) for o in others]
     assert server_errors(record) == len(failures)
+
+
+class DyingUpstream:
+    """An upstream killed while it handles a request: it answers every request on kept-alive
+    connections until one starting with ``die_on`` arrives. That one it reads in full, then it
+    stops listening and drops the connection without an answer."""
+
+    def __init__(self, die_on: bytes) -> None:
+        self.die_on = die_on
+        self.received: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        buffered = b""
+        with connection:
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        return
+                    buffered += chunk
+                head, buffered = buffered.split(b"\r\n\r\n", 1)
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                while len(buffered) < length:
+                    buffered += connection.recv(65536)
+                buffered = buffered[length:]
+                request_line = head.split(b"\r\n", 1)[0]
+                self.received.append(request_line)
+                if request_line.startswith(self.die_on):
+                    # Like SIGKILL: nothing listens any more and the connection just ends.
+                    self.listener.shutdown(socket.SHUT_RDWR)
+                    self.listener.close()
+                    return
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: 2\r\n\r\n{}"
+                )
+
+
+def test_a_request_the_dying_catalog_received_is_502_not_503() -> None:
+    # 503 says "could not reach it": the caller may take it that nothing happened. This delete
+    # reached the catalog, which may have committed it before it died: the outcome is unknown.
+    upstream = DyingUpstream(die_on=b"DELETE")
+    settings = GatewaySettings(
+        environment="test",
+        admin_key=ADMIN_KEY,
+        catalog_url=upstream.url,
+        matching_url=upstream.url,
+        upstream_retry_backoff_seconds=0.001,
+    )
+    with (
+        serve(create_app(settings)) as gateway,
+        httpx.Client(base_url=gateway, headers={"X-API-Key": ADMIN_KEY}) as client,
+    ):
+        # A first request leaves a kept-alive connection in the gateway's pool.
+        assert client.get("/v1/platforms").status_code == 200
+        response = client.delete("/v1/platforms/plt_1")
+    assert upstream.received.count(b"DELETE /v1/platforms/plt_1 HTTP/1.1") == 1
+    assert response.status_code == 502, response.text
+    assert response.headers["content-type"] == PROBLEM
 
 
 # --- matching dies ----------------------------------------------------------------------------
