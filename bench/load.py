@@ -761,6 +761,7 @@ async def check_index(
     catalog: dict[tuple[str, str], dict[str, Any]],
     *,
     concurrency: int = 16,
+    ranked_sample: int = 20,
 ) -> None:
     """Check (c): the matching index holds exactly the live suppliers and demands."""
     version = result.catalog_version
@@ -812,7 +813,26 @@ async def check_index(
             result.disagree(f"index: {state} {resource} {item_id} answered {answer.status_code}")
 
     await asyncio.gather(*(probe(resource, item_id) for resource, item_id in sorted(ever)))
-    result.probes = len(ever) + 1
+
+    # Ranking finds live suppliers by their own words, and never ranks a deleted one.
+    sample = sorted(key for key in catalog if key[0] in SUPPLIERS)[:ranked_sample]
+
+    async def rank(resource: str, item_id: str) -> None:
+        supplier = catalog[(resource, item_id)]
+        body = {"title": supplier["name"], "description": supplier["description"]}
+        params = {"kind": resource, "limit": 10, "min_version": version}
+        async with semaphore:
+            answer = await client.post("/v1/match", params=params, json=body)
+        found = [r["supplier_id"] for r in answer.json().get("results", [])]
+        if answer.status_code != 200 or item_id not in found:
+            result.disagree(f"index: ranking by its own text does not find {resource} {item_id}")
+        if set(found) - live_suppliers:
+            result.disagree(
+                f"index: ranking returns deleted suppliers {set(found) - live_suppliers}"
+            )
+
+    await asyncio.gather(*(rank(resource, item_id) for resource, item_id in sample))
+    result.probes = len(ever) + len(sample) + 1
 
 
 async def verify(
