@@ -687,19 +687,21 @@ def check_writes(
         result.found += len(acks)
         result.unknown_resolved_by_retry += sum(1 for o in write.outcomes if o.unknown)
 
-    # Writes with no acknowledgement: unknown ones are looked for, refused ones must be absent.
-    for write in writes:
-        if write.acknowledged:
-            continue
+    # Unacknowledged writes: unknown ones are looked for in the log (before refused ones, which
+    # must find nothing left that they could have made).
+    unacknowledged = [w for w in writes if not w.acknowledged]
+    unknown = [w for w in unacknowledged if any(o.unknown for o in w.outcomes)]
+    refused = [w for w in unacknowledged if not any(o.unknown for o in w.outcomes)]
+    for write in unknown:
+        entry = _find_entry(write.first, entries, claimed)
+        if entry is None:
+            result.unknown_not_applied += 1
+        else:
+            result.unknown_applied += 1
+            claim(entry["version"], write, entry["data"])
+    for write in refused:
         first = write.first
-        entry = _find_entry(first, entries, claimed)
-        if any(o.unknown for o in write.outcomes):
-            if entry is None:
-                result.unknown_not_applied += 1
-            else:
-                result.unknown_applied += 1
-                claim(entry["version"], write, entry["data"])
-        elif entry is not None:
+        if (entry := _find_entry(first, entries, claimed)) is not None:
             statuses = sorted({o.status for o in write.outcomes if o.status is not None})
             result.disagree(
                 f"{first.kind} {first.resource} {first.target or first.marker} was refused "

@@ -113,6 +113,18 @@ def test_checker_reconciles_unknown_outcomes_from_the_change_log() -> None:
     assert (result.unknown_applied, result.unknown_not_applied) == (1, 1)
 
 
+def test_checker_credits_a_delete_to_the_unknown_request_not_the_refused_one() -> None:
+    # Two clients delete p1 as the catalog dies: one request is cut off (502), the other is
+    # refused (503). The delete in the log is the cut-off one's, whatever the order of the list.
+    record, entries, _catalog = history()
+    record.outcomes.append(Outcome("delete", "platform", "d5", "p1", status=503))
+    record.outcomes.append(Outcome("delete", "platform", "d6", "p1", status=502))
+    entries.append(entry(5, "p1", None))
+    result = check_writes(record, entries, {}, current_version=5)
+    assert result.disagreements == []
+    assert result.unknown_applied == 1
+
+
 def test_checker_sees_two_writes_answered_with_one_version() -> None:
     record, entries, catalog = history()
     record.outcomes.append(answered("update", "p1", "u1", 2))
