@@ -68,6 +68,17 @@ def test_checker_accepts_a_consistent_history() -> None:
     assert result.live == {"platform": 1, "manufacturer": 0, "demand": 0}
 
 
+def test_checker_leaves_what_was_there_before_the_run_alone() -> None:
+    earlier = platform("p0", "演示平台", 1)
+    record = LoadRecord(outcomes=[answered("create", "p1", "p1", 2)], start_version=1)
+    entries = [entry(1, "p0", earlier), entry(2, "p1", platform("p1", "负载平台 p1", 2))]
+    catalog = {("platform", "p0"): earlier, ("platform", "p1"): platform("p1", "负载平台 p1", 2)}
+    result = check_writes(record, entries, catalog, current_version=2)
+    assert result.disagreements == []
+    catalog.pop(("platform", "p0"))
+    assert check_writes(record, entries, catalog, current_version=2).disagreements
+
+
 def test_checker_sees_an_acknowledged_write_missing_from_the_catalog() -> None:
     record, entries, _catalog = history()
     result = check_writes(record, entries, {}, current_version=4)
