@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Protocol
 
 import aiohttp
@@ -106,8 +107,33 @@ class _AiohttpResponse:
             self._response.close()
 
 
+class _Sent:
+    """Whether a request's headers went out on a connection (filled in by a trace hook)."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self) -> None:
+        self.headers = False
+
+
+async def _mark_headers_sent(
+    _session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    _params: aiohttp.TraceRequestHeadersSentParams,
+) -> None:
+    context.trace_request_ctx.headers = True
+
+
 class AiohttpClient:
-    """A pooled keep-alive client for one upstream, owned by the gateway's lifespan."""
+    """A pooled keep-alive client for one upstream, owned by the gateway's lifespan.
+
+    aiohttp sends an idempotent request a second time, on a new connection, when a kept-alive
+    connection breaks under it. If that new connection cannot be made, aiohttp reports a
+    connect error although the first copy went out, and the upstream may have acted on it
+    (a process killed mid-request). A trace hook notes when headers were sent, so that case is
+    a broken answer (502), never "could not connect" (503), which would tell the caller that
+    nothing happened and let the gateway send it yet again.
+    """
 
     def __init__(self, max_connections: int = 100, keepalive_seconds: float = 30.0) -> None:
         connector = aiohttp.TCPConnector(
@@ -117,8 +143,11 @@ class AiohttpClient:
             # Short, so a replaced replica's old address is dropped within seconds.
             ttl_dns_cache=10,
         )
+        sent_trace = aiohttp.TraceConfig()
+        sent_trace.on_request_headers_sent.append(_mark_headers_sent)
         self._session = aiohttp.ClientSession(
             connector=connector,
+            trace_configs=[sent_trace],
             # A proxy passes bodies through byte for byte, keeps no cookies between callers,
             # follows no redirects and adds no headers the caller did not send.
             auto_decompress=False,
@@ -146,6 +175,7 @@ class AiohttpClient:
         body: bytes | AsyncIterable[bytes] | None,
         timeouts: Timeouts,
     ) -> UpstreamResponse:
+        sent = _Sent()
         try:
             response = await self._session.request(
                 method,
@@ -154,8 +184,11 @@ class AiohttpClient:
                 data=body,
                 allow_redirects=False,
                 timeout=self._client_timeout(timeouts),
+                trace_request_ctx=sent,
             )
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+            if sent.headers:
+                raise UpstreamBroken(f"{type(exc).__name__} after the request was sent") from exc
             raise UpstreamConnectError(type(exc).__name__) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(type(exc).__name__) from exc
