@@ -6,14 +6,18 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy.pool import QueuePool
 
 from services import __version__
 from services.catalog import migrate
 from services.catalog.db import Database
+from services.catalog.delivery import DeliveryWorker
 from services.catalog.routes import catalog_router, internal_router
+from services.catalog.service import utcnow
 from services.catalog.settings import CatalogSettings
+from services.catalog.webhooks import RetrySchedule
 from services.shared.health import health_router
 from services.shared.metrics import ServiceMetrics
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -52,6 +56,12 @@ TAGS = [
         "name": "industry-chains",
         "description": "The industry-chain taxonomy (产业链) that `industry_chains` resolve to.",
     },
+    {
+        "name": "webhooks",
+        "description": "Endpoints that receive events (`demand.matched`, "
+        "`supplier.matches_open_demand`, `catalog.changed`), signed per Standard Webhooks, "
+        "with retries, a delivery log and redelivery. Each consumer manages its own.",
+    },
     {"name": "admin", "description": "API keys and their scopes (scope `admin`)."},
     {"name": "health", "description": "Liveness and readiness; no API key needed."},
 ]
@@ -63,10 +73,32 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings.database_url, settings.db_pool_size)
-        try:
-            yield
-        finally:
-            app.state.db.dispose()
+        async with httpx.AsyncClient(follow_redirects=False) as webhook_client:
+            worker = DeliveryWorker(
+                app.state.db,
+                webhook_client,
+                RetrySchedule(scale=settings.webhook_retry_scale),
+                clock=utcnow,
+                poll_interval=settings.webhook_poll_interval_seconds,
+                attempt_timeout=settings.webhook_attempt_timeout_seconds,
+                allow_private_targets=settings.webhook_private_targets_allowed,
+            )
+            app.state.delivery_worker = worker
+            task = (
+                asyncio.create_task(worker.run(), name="webhook-delivery")
+                if settings.webhook_delivery_enabled
+                else None
+            )
+            try:
+                yield
+            finally:
+                worker.stop()
+                if task is not None:
+                    # Bounded: an attempt in flight ends within its timeout; its delivery is
+                    # leased and becomes due again, so stopping early loses nothing.
+                    await asyncio.wait({task}, timeout=5)
+                    task.cancel()
+                app.state.db.dispose()
 
     app = FastAPI(
         title="pilotmatch catalog",

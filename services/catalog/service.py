@@ -20,6 +20,7 @@ from services.catalog import schemas as s
 from services.catalog.models import Base, Demand, Equipment, Solution, Supplier
 from services.catalog.pagination import decode_cursor, encode_cursor
 from services.catalog.repository import CatalogRepository, ListQuery
+from services.catalog.webhooks import Outbox
 from services.shared.errors import (
     ConflictError,
     FieldIssue,
@@ -83,11 +84,17 @@ _TEXT_COLUMNS: dict[type[Base], tuple[str, ...]] = {
 
 
 class _VersionedWrite:
-    """Hands out consecutive versions inside one write transaction."""
+    """Hands out consecutive versions inside one write transaction.
 
-    def __init__(self, repo: CatalogRepository, now: datetime) -> None:
+    ``finish`` appends the change log and, in the same transaction, one ``catalog.changed``
+    event to the webhook outbox (when a webhook subscribes to it): a write that rolls back
+    leaves no event, and a committed one always has its event.
+    """
+
+    def __init__(self, repo: CatalogRepository, now: datetime, new_id: IdFactory) -> None:
         self.repo = repo
         self.now = now
+        self.new_id = new_id
         self.start = repo.lock_version()
         self.current = self.start
         self.entries: list[dict[str, Any]] = []
@@ -110,6 +117,9 @@ class _VersionedWrite:
         if self.entries:
             self.repo.append_changes(self.entries)
             self.repo.set_version(self.current)
+            Outbox(self.repo, self.new_id).catalog_changed(
+                self.start + 1, self.current, self.entries, self.now
+            )
         return self.current
 
 
@@ -233,7 +243,7 @@ class CatalogService:
     def create(self, resource: Resource, data: BaseModel) -> tuple[s._Stored, int, list]:
         """Create one resource; returns (read model, catalog version, warnings)."""
         spec = SPECS[resource]
-        tx = _VersionedWrite(self.repo, self.clock())
+        tx = _VersionedWrite(self.repo, self.clock(), self.new_id)
         values = data.model_dump()
         warnings = self._prepare(spec, values, existing=None)
         if values.get("external_ref") is not None:
@@ -255,7 +265,7 @@ class CatalogService:
         self, resource: Resource, public_id: str, patch: BaseModel
     ) -> tuple[s._Stored, int, list]:
         spec = SPECS[resource]
-        tx = _VersionedWrite(self.repo, self.clock())
+        tx = _VersionedWrite(self.repo, self.clock(), self.new_id)
         row = self._row(spec, public_id)
         values = patch.model_dump(exclude_unset=True)
         warnings = self._prepare(spec, values, existing=row)
@@ -279,7 +289,7 @@ class CatalogService:
 
     def delete(self, resource: Resource, public_id: str) -> int:
         spec = SPECS[resource]
-        tx = _VersionedWrite(self.repo, self.clock())
+        tx = _VersionedWrite(self.repo, self.clock(), self.new_id)
         row = self._row(spec, public_id)
         if spec.model is Supplier:
             # Children go with their owner; each leaves its own entry in the change log so a
@@ -440,7 +450,7 @@ class CatalogService:
                 f"An import takes at most {self.max_import_items} items; this one has {total}. "
                 "Split it into several requests."
             )
-        tx = _VersionedWrite(self.repo, self.clock())
+        tx = _VersionedWrite(self.repo, self.clock(), self.new_id)
         report = s.ImportReport(
             version=tx.start,
             received=s.ImportCounts(**{name: len(items) for name, items in lists.items()}),

@@ -47,6 +47,7 @@ from services.gateway.security_headers import SecurityHeadersMiddleware
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import (
     CONSUMER_HEADER,
+    SCOPES_HEADER,
     ProxiedResponse,
     RouteTimeouts,
     Upstream,
@@ -265,7 +266,10 @@ def create_app(
             receive,
             upstream,
             route_timeouts.for_path(path),
-            extra_headers=[(CONSUMER_HEADER, principal.consumer_id)],
+            extra_headers=[
+                (CONSUMER_HEADER, principal.consumer_id),
+                (SCOPES_HEADER, ",".join(sorted(principal.scopes))),
+            ],
         )
         if not isinstance(response, ProxiedResponse) and response.status_code in (502, 503, 504):
             upstream_errors.labels(upstream.name, str(response.status_code)).inc()

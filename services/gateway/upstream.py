@@ -62,11 +62,14 @@ _HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
 # Request fields the gateway sets itself or keeps: the client library writes Host; the caller's
 # key stays here; Expect is answered by the gateway's own server.
 CONSUMER_HEADER = "X-Pilotmatch-Consumer"
+# The verified key's scopes, comma-separated: the catalog scopes webhooks by them.
+SCOPES_HEADER = "X-Pilotmatch-Scopes"
 _NOT_FORWARDED_UP = _HOP_BY_HOP_BYTES | {
     b"host",
     b"x-api-key",
     # Set by the gateway from the verified key; a caller's own value is never passed on.
     CONSUMER_HEADER.lower().encode(),
+    SCOPES_HEADER.lower().encode(),
     b"expect",
     REQUEST_ID_HEADER.lower().encode(),
     b"traceparent",

@@ -143,6 +143,12 @@ async def test_cache_is_bounded() -> None:
         ("GET", "/v1/platforms/p1/similar", "match:read"),
         ("GET", "/v1/admin/keys", "admin"),
         ("POST", "/v1/admin/keys", "admin"),
+        # Webhooks: any reader manages its own (the catalog scopes them by consumer).
+        ("POST", "/v1/webhooks", "catalog:read"),
+        ("GET", "/v1/webhooks", "catalog:read"),
+        ("DELETE", "/v1/webhooks/w1", "catalog:read"),
+        ("POST", "/v1/webhooks/w1/deliveries/d1/redeliver", "catalog:read"),
+        ("POST", "/v1/webhooksx", "catalog:write"),
     ],
 )
 def test_each_route_needs_its_scope(method: str, path: str, scope: str) -> None:
