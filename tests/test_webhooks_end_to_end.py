@@ -122,3 +122,47 @@ def test_a_receiver_down_at_first_gets_every_event_once_signed(
     again = receiver.accepted()[-1]
     assert again.headers["webhook-id"] == chosen["event_id"]
     verifier.verify(again.body, again.headers)
+
+
+def test_matching_tells_demand_results_and_reverse_matches(
+    api: TestClient, receiver: Receiver
+) -> None:
+    alice = _key(api, "alice", "catalog:read")
+    types = ["demand.matched", "supplier.matches_open_demand"]
+    # The admin's webhook sees every demand's events; Alice's only her own demands'.
+    webhook = api.post("/v1/webhooks", json={"url": receiver.url, "event_types": types}).json()
+    other = Receiver().start()
+    try:
+        api.post("/v1/webhooks", json={"url": other.url, "event_types": types}, headers=alice)
+        first = api.post("/v1/platforms", json=platform_body()).json()
+        demand = api.post("/v1/demands", json=demand_body()).json()
+
+        def of_type(event_type: str) -> list[dict[str, Any]]:
+            bodies = [orjson.loads(r.body) for r in receiver.accepted()]
+            return [b for b in bodies if b["type"] == event_type]
+
+        _wait_for(lambda: bool(of_type("demand.matched")))
+        (matched,) = of_type("demand.matched")
+        assert matched["data"]["demand_id"] == demand["id"]
+        assert matched["data"]["reason"] == "first_computed"
+        assert [r["supplier_id"] for r in matched["data"]["results"]] == [first["id"]]
+
+        second = api.post(
+            "/v1/platforms", json=platform_body(name="固态电池中试线", external_ref="p2")
+        ).json()
+        _wait_for(lambda: bool(of_type("supplier.matches_open_demand")))
+        (reverse,) = of_type("supplier.matches_open_demand")
+        assert reverse["data"]["demand_id"] == demand["id"]
+        assert reverse["data"]["supplier_id"] == second["id"]
+        _wait_for(lambda: len(of_type("demand.matched")) == 2)
+        assert second["id"] in of_type("demand.matched")[1]["data"]["entered"]
+
+        verifier = StandardWebhook(webhook["secret"])
+        for request in receiver.requests:
+            verifier.verify(request.body, request.headers)
+        ids = Counter(r.headers["webhook-id"] for r in receiver.accepted())
+        assert set(ids.values()) == {1}
+        # The demand has no owner (demands gain owners elsewhere): Alice is told nothing.
+        assert other.requests == []
+    finally:
+        other.stop()

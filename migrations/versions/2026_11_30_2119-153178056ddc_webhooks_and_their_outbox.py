@@ -21,6 +21,12 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "event_cursors",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False, comment="catalog version processed"),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_event_cursors")),
+    )
+    op.create_table(
         "webhook_events",
         sa.Column(
             "pk",
@@ -138,3 +144,4 @@ def downgrade() -> None:
 
     op.drop_table("webhooks")
     op.drop_table("webhook_events")
+    op.drop_table("event_cursors")

@@ -293,3 +293,16 @@ class WebhookDelivery(Base):
     last_duration_ms: Mapped[int | None] = mapped_column(Integer)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EventCursor(Base):
+    """How far a producer of derived events (matching's notifier) has read the change log.
+
+    Moved in the same transaction as the events it produced, by compare-and-set: of two
+    matching replicas working on the same range, one wins and the other's events are refused.
+    """
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, comment="catalog version processed")

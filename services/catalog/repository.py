@@ -44,6 +44,7 @@ from services.catalog.models import (
     ChangeLogEntry,
     Consumer,
     Equipment,
+    EventCursor,
     IdempotencyRecord,
     Solution,
     Supplier,
@@ -462,6 +463,25 @@ class CatalogRepository:
         if status is not None:
             stmt = stmt.where(WebhookDelivery.status == status)
         return [(row[0], row[1]) for row in self.session.execute(stmt)]
+
+    def event_cursor(self, name: str) -> int:
+        stmt = select(EventCursor.version).where(EventCursor.name == name)
+        return int(self.session.execute(stmt).scalar_one_or_none() or 0)
+
+    def move_event_cursor(self, name: str, expected: int, version: int) -> int | None:
+        """Set the cursor to ``version`` if it is at ``expected`` (under its row lock); else
+        leave it and return where it is."""
+        insert_ = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        self.session.execute(
+            insert_(EventCursor).values(name=name, version=0).on_conflict_do_nothing()
+        )
+        stmt = select(EventCursor).where(EventCursor.name == name).with_for_update()
+        cursor = self.session.execute(stmt).scalar_one()
+        if cursor.version != expected:
+            return cursor.version
+        cursor.version = version
+        self.session.flush()
+        return None
 
     def event_type_of(self, event_id: str) -> str:
         stmt = select(WebhookEvent.type).where(WebhookEvent.id == event_id)

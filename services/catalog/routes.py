@@ -611,8 +611,13 @@ def internal_router() -> APIRouter:
         return accepted
 
     @router.get("/events/subscriptions", response_model=s.EventSubscriptions)
-    def event_subscriptions(service: ReadService, request: Request) -> s.EventSubscriptions:
-        return _webhooks(request, service.repo).subscriptions()
+    def event_subscriptions(
+        service: ReadService,
+        request: Request,
+        cursor: Annotated[s.CursorName | None, Query()] = None,
+    ) -> s.EventSubscriptions:
+        """Which event types have subscribers, and where the named producer's cursor is."""
+        return _webhooks(request, service.repo).subscriptions(cursor)
 
     return router
 

@@ -948,18 +948,34 @@ class InternalEvent(_Input):
     )
 
 
+CursorName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+Version = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
+class CursorMove(_Input):
+    """Move the producer's cursor from ``expected`` to ``version`` with the events."""
+
+    name: CursorName
+    expected: Version
+    version: Version
+
+
 class InternalEventBatch(_Input):
-    events: Annotated[builtins.list[InternalEvent], Field(max_length=1000)]
+    events: Annotated[builtins.list[InternalEvent], Field(max_length=10_000)]
+    cursor: CursorMove | None = None
 
 
 class InternalEventsAccepted(BaseModel):
+    accepted: bool = Field(description="False: the cursor had moved; nothing was written.")
     inserted: int
     duplicates: int
+    cursor: int | None = Field(description="The cursor's position now, when one was named.")
     subscribed_event_types: builtins.list[str]
 
 
 class EventSubscriptions(BaseModel):
     subscribed_event_types: builtins.list[str]
+    cursor: int | None = None
 
 
 WEBHOOK_CREATE_EXAMPLES = bilingual(

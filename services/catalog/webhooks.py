@@ -379,6 +379,20 @@ class WebhookService:
     # ------------------------------------------------------------ events from other services
 
     def accept_events(self, batch: s.InternalEventBatch) -> s.InternalEventsAccepted:
+        """Store events once each (by id), and move the producer's cursor with them."""
+        position = None
+        if batch.cursor is not None:
+            move = batch.cursor
+            held = self.repo.move_event_cursor(move.name, move.expected, move.version)
+            if held is not None:  # another replica got there first: write nothing
+                return s.InternalEventsAccepted(
+                    accepted=False,
+                    inserted=0,
+                    duplicates=0,
+                    cursor=held,
+                    subscribed_event_types=sorted(self.repo.subscribed_event_types()),
+                )
+            position = move.version
         outbox = Outbox(self.repo, self.new_id)
         now = self.clock()
         inserted = sum(
@@ -386,14 +400,17 @@ class WebhookService:
             for event in batch.events
         )
         return s.InternalEventsAccepted(
+            accepted=True,
             inserted=inserted,
             duplicates=len(batch.events) - inserted,
+            cursor=position,
             subscribed_event_types=sorted(self.repo.subscribed_event_types()),
         )
 
-    def subscriptions(self) -> s.EventSubscriptions:
+    def subscriptions(self, cursor_name: str | None = None) -> s.EventSubscriptions:
         return s.EventSubscriptions(
-            subscribed_event_types=sorted(self.repo.subscribed_event_types())
+            subscribed_event_types=sorted(self.repo.subscribed_event_types()),
+            cursor=None if cursor_name is None else self.repo.event_cursor(cursor_name),
         )
 
 

@@ -273,8 +273,10 @@ def test_demand_events_go_to_the_owner_and_admin_only(client: TestClient) -> Non
     admin = _register(client, ADMIN, event_types=["demand.matched"])
     answer = client.post("/internal/events", json={"events": [_event("e1", "csm_alice")]})
     assert answer.json() == {
+        "accepted": True,
         "inserted": 1,
         "duplicates": 0,
+        "cursor": None,
         "subscribed_event_types": ["demand.matched"],
     }
     assert sorted(d.webhook_id for d in _deliveries(client)) == sorted([alice["id"], admin["id"]])
@@ -291,7 +293,33 @@ def test_internal_events_are_stored_once_by_id(client: TestClient) -> None:
     assert (again["inserted"], again["duplicates"]) == (0, 1)
     assert len(_events(client)) == 1 and len(_deliveries(client)) == 1
     subscriptions = client.get("/internal/events/subscriptions").json()
-    assert subscriptions == {"subscribed_event_types": ["supplier.matches_open_demand"]}
+    assert subscriptions == {
+        "subscribed_event_types": ["supplier.matches_open_demand"],
+        "cursor": None,
+    }
+
+
+def test_events_move_the_producer_cursor_by_compare_and_set(client: TestClient) -> None:
+    _register(client, ADMIN, event_types=["demand.matched"])
+    cursor = client.get("/internal/events/subscriptions", params={"cursor": "matching"}).json()
+    assert cursor["cursor"] == 0
+    first = {
+        "events": [_event("e1", None)],
+        "cursor": {"name": "matching", "expected": 0, "version": 7},
+    }
+    assert client.post("/internal/events", json=first).json()["cursor"] == 7
+    # A second replica that worked from 0 too is refused, and writes nothing.
+    late = {
+        "events": [_event("e2", None)],
+        "cursor": {"name": "matching", "expected": 0, "version": 9},
+    }
+    refused = client.post("/internal/events", json=late).json()
+    assert (refused["accepted"], refused["inserted"], refused["cursor"]) == (False, 0, 7)
+    assert [e.id for e in _events(client)] == ["e1"]
+    assert (
+        client.get("/internal/events/subscriptions", params={"cursor": "matching"}).json()["cursor"]
+        == 7
+    )
 
 
 # ---------------------------------------------------------------- schedule and signatures
