@@ -130,14 +130,17 @@ class DeliveryWorker:
                 return AttemptOutcome(None, f"refused target: {reason}", elapsed())
         headers = signed_headers(job.secret, job.event_id, self.clock(), job.body)
         try:
-            response = await self.client.post(
-                job.url, content=job.body, headers=headers, timeout=self.attempt_timeout
-            )
+            # Streamed and closed unread: only the status counts, and a receiver's body, of
+            # any size, never lands in our memory.
+            async with self.client.stream(
+                "POST", job.url, content=job.body, headers=headers, timeout=self.attempt_timeout
+            ) as response:
+                status = response.status_code
         except httpx.TimeoutException:
             return AttemptOutcome(None, f"timed out after {self.attempt_timeout:g} s", elapsed())
         except httpx.HTTPError as exc:
             return AttemptOutcome(None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
-        return AttemptOutcome(response.status_code, None, elapsed())
+        return AttemptOutcome(status, None, elapsed())
 
     def _record(self, results: list[tuple[Job, AttemptOutcome]]) -> None:
         now = self.clock()

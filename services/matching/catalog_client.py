@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -22,6 +23,15 @@ class CatalogChangePage(BaseModel):
     items: list[CatalogChange]
     next_after: int
     current_version: int
+
+
+@dataclass(frozen=True)
+class CursorMove:
+    """Move the named cursor from ``expected`` to ``version`` (compare-and-set)."""
+
+    name: str
+    expected: int
+    version: int
 
 
 class EventState(BaseModel):
@@ -65,13 +75,17 @@ class CatalogClient:
         return EventState.model_validate_json(response.content)
 
     async def submit_events(
-        self, events: list[dict[str, Any]], cursor_name: str, expected: int, version: int
+        self, events: list[dict[str, Any]], cursor: CursorMove | None
     ) -> EventsAnswer:
-        """Store derived events and move the producer's cursor, in one catalog transaction."""
-        body = {
-            "events": events,
-            "cursor": {"name": cursor_name, "expected": expected, "version": version},
-        }
+        """Store derived events (once each, by id) and move the producer's cursor with them,
+        in one catalog transaction."""
+        body: dict[str, Any] = {"events": events}
+        if cursor is not None:
+            body["cursor"] = {
+                "name": cursor.name,
+                "expected": cursor.expected,
+                "version": cursor.version,
+            }
         response = await self._call("POST", "/internal/events", json=body)
         return EventsAnswer.model_validate_json(response.content)
 

@@ -50,6 +50,7 @@ from services.matching.catalog_client import (
     CatalogChange,
     CatalogClient,
     CatalogUnavailable,
+    CursorMove,
     EventsAnswer,
 )
 from services.matching.index import IndexSnapshot
@@ -64,6 +65,8 @@ ACTIVE_STATUSES = frozenset({"open", "matched", "in_progress"})
 SUPPLIER_RESOURCES = frozenset({"platform", "manufacturer"})
 
 Ranker = Callable[[DemandQuery, int], list[Match]]
+# Events per request to the catalog: well under its 1 MiB body limit (an event is ~2 KB).
+EVENTS_PER_REQUEST = 200
 
 
 @dataclass(frozen=True)
@@ -369,12 +372,21 @@ class NotificationLoop:
             stop=lambda _state: self._stop.is_set(),
             reraise=True,
         )
+        events = [event.as_json() for event in round_.events]
+        # In chunks that fit the catalog's body limit; the last one moves the cursor. Should
+        # the last one fail for good, the earlier ones are stored already and a redone round
+        # repeats them: at least once, as webhooks are anyway.
+        chunks = [
+            events[i : i + EVENTS_PER_REQUEST] for i in range(0, len(events), EVENTS_PER_REQUEST)
+        ]
+        for chunk in chunks[:-1]:
+            async for attempt in retrying:
+                with attempt:
+                    await self.client.submit_events(chunk, None)
         async for attempt in retrying:
             with attempt:
                 return await self.client.submit_events(
-                    [event.as_json() for event in round_.events],
-                    self.cursor_name,
-                    round_.cursor_from,
-                    round_.version,
+                    chunks[-1] if chunks else [],
+                    CursorMove(self.cursor_name, round_.cursor_from, round_.version),
                 )
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover

@@ -9,15 +9,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from services.catalog.app import create_app as create_catalog
+from services.catalog.models import WebhookEvent
 from services.catalog.settings import CatalogSettings
 from services.matching.catalog_client import CatalogChange, CatalogClient
 from services.matching.index import IndexSnapshot, demand_query
 from services.matching.notifier import (
     DEMAND_MATCHED,
+    EVENTS_PER_REQUEST,
     SUPPLIER_MATCHES,
     Change,
     Event,
@@ -260,10 +264,6 @@ def test_the_loop_retries_until_the_catalog_takes_the_events(catalog: TestClient
     subscriptions = catalog.get("/internal/events/subscriptions", params={"cursor": "matching"})
     assert subscriptions.json()["cursor"] == 1
     with catalog.app.state.db.session() as session:  # type: ignore[attr-defined]
-        from sqlalchemy import select
-
-        from services.catalog.models import WebhookEvent
-
         (event,) = session.execute(select(WebhookEvent)).scalars()
     assert event.type == DEMAND_MATCHED and event.data["demand_id"] == demand["id"]
 
@@ -310,3 +310,41 @@ def test_round_carries_its_starting_cursor() -> None:
     notifier.start(7)
     notifier.observe([], 9)
     assert notifier.compute(Ranking(), {}, {}, 9) == Round([], 9, 7)
+
+
+def test_a_big_round_goes_in_chunks_and_the_last_moves_the_cursor(catalog: TestClient) -> None:
+    hook = {"url": "https://hooks.example.com/x", "event_types": ["supplier.matches_open_demand"]}
+    admin = {"X-Pilotmatch-Consumer": "admin", "X-Pilotmatch-Scopes": "admin"}
+    assert catalog.post("/v1/webhooks", json=hook, headers=admin).status_code == 201
+    bodies: list[dict[str, Any]] = []
+
+    class Recording(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.ASGITransport(app=catalog.app)
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST":
+                bodies.append(orjson.loads(request.content))
+            return await self.inner.handle_async_request(request)
+
+    events = [
+        Event(f"evt_{i}", SUPPLIER_MATCHES, {"demand_id": f"d{i}", "supplier_id": "p1"}, None)
+        for i in range(2 * EVENTS_PER_REQUEST + 50)
+    ]
+
+    async def scenario() -> bool:
+        async with httpx.AsyncClient(transport=Recording()) as http:
+            loop = NotificationLoop(Notifier(), lambda: None, CatalogClient("http://catalog", http))
+            answer = await loop._submit(Round(events, 5, 0))
+            return answer.accepted
+
+    assert asyncio.run(scenario()) is True
+    assert [len(b["events"]) for b in bodies] == [EVENTS_PER_REQUEST, EVENTS_PER_REQUEST, 50]
+    assert [b.get("cursor") for b in bodies] == [
+        None,
+        None,
+        {"name": "matching", "expected": 0, "version": 5},
+    ]
+    with catalog.app.state.db.session() as session:  # type: ignore[attr-defined]
+        stored = session.execute(select(func.count()).select_from(WebhookEvent)).scalar()
+    assert stored == len(events)
