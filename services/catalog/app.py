@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -82,6 +83,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
                 poll_interval=settings.webhook_poll_interval_seconds,
                 attempt_timeout=settings.webhook_attempt_timeout_seconds,
                 allow_private_targets=settings.webhook_private_targets_allowed,
+                retention=timedelta(days=settings.webhook_retention_days),
             )
             app.state.delivery_worker = worker
             task = (

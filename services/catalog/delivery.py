@@ -58,6 +58,8 @@ class DeliveryWorker:
         attempt_timeout: float = 10.0,
         batch_size: int = 20,
         allow_private_targets: bool = True,
+        retention: timedelta = timedelta(days=30),
+        sweep_every: float = 600.0,
     ) -> None:
         self.db = db
         self.client = client
@@ -67,6 +69,9 @@ class DeliveryWorker:
         self.attempt_timeout = attempt_timeout
         self.batch_size = batch_size
         self.allow_private_targets = allow_private_targets
+        self.retention = retention
+        self.sweep_every = sweep_every
+        self._last_sweep = time.monotonic()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -81,6 +86,9 @@ class DeliveryWorker:
         while not self._stop.is_set():
             try:
                 sent = await self.run_once()
+                if time.monotonic() - self._last_sweep >= self.sweep_every:
+                    self._last_sweep = time.monotonic()
+                    await asyncio.to_thread(self.sweep)
             except Exception:
                 logger.exception("webhook delivery round failed")
                 sent = 0
@@ -100,10 +108,18 @@ class DeliveryWorker:
         await asyncio.to_thread(self._record, list(zip(jobs, outcomes, strict=True)))
         return len(jobs)
 
+    def sweep(self) -> int:
+        """Forget events older than the retention whose deliveries are all settled."""
+        with self.db.transaction(write=True) as session:
+            return CatalogRepository(session).sweep_webhook_events(self.clock() - self.retention)
+
     def _claim(self) -> list[Job]:
         now = self.clock()
         # Long enough for the attempt and for recording it; a crash leaves it due after this.
         lease = now + timedelta(seconds=self.attempt_timeout * 3 + 30)
+        with self.db.transaction(write=False) as session:
+            if not CatalogRepository(session).has_due_deliveries(now):
+                return []
         with self.db.transaction(write=True) as session:
             claimed = CatalogRepository(session).claim_due_deliveries(now, lease, self.batch_size)
             return [

@@ -410,6 +410,15 @@ class CatalogRepository:
         if rows:
             self.session.execute(insert(WebhookDelivery), list(rows))
 
+    def has_due_deliveries(self, now: datetime) -> bool:
+        """A read-only look first, so an idle worker never takes the write lock."""
+        stmt = select(
+            exists().where(
+                WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now
+            )
+        )
+        return bool(self.session.execute(stmt).scalar())
+
     def claim_due_deliveries(
         self, now: datetime, lease_until: datetime, limit: int
     ) -> list[tuple[WebhookDelivery, WebhookEvent, Webhook]]:
@@ -443,6 +452,24 @@ class CatalogRepository:
             .order_by(WebhookDelivery.pk)
         )
         return [(row[0], row[1], row[2]) for row in self.session.execute(stmt)]
+
+    def sweep_webhook_events(self, before: datetime, limit: int = 500) -> int:
+        """Delete up to ``limit`` events created before ``before`` with no delivery still
+        pending; their deliveries go with them (ON DELETE CASCADE)."""
+        pending = exists().where(
+            WebhookDelivery.event_id == WebhookEvent.id, WebhookDelivery.status == "pending"
+        )
+        stmt = (
+            select(WebhookEvent.pk)
+            .where(WebhookEvent.created_at < before, ~pending)
+            .order_by(WebhookEvent.pk)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        pks = list(self.session.execute(stmt).scalars())
+        if pks:
+            self.session.execute(delete(WebhookEvent).where(WebhookEvent.pk.in_(pks)))
+        return len(pks)
 
     def delivery(self, delivery_id: str) -> WebhookDelivery | None:
         stmt = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)

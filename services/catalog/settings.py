@@ -70,6 +70,9 @@ class CatalogSettings(ServiceSettings):
         le=1,
         description="Multiplies the retry delays (5 s … 10 h); tests shrink them.",
     )
+    webhook_retention_days: float = Field(
+        default=30, gt=0, description="Events and their delivery log are kept this long."
+    )
     webhook_allow_private_targets: bool = Field(
         default=False,
         description="In production, allow webhook URLs on loopback, private or link-local "

@@ -28,7 +28,9 @@ SUPPLIER_RESOURCES = ("platform", "manufacturer")
 
 
 class RankingIndex(Protocol):
-    def rank(self, demand: DemandQuery, kind: Any = "all", limit: int = 10) -> list[Match]: ...
+    def rank(
+        self, demand: DemandQuery, kind: Any = "all", limit: int = 10, *, explain: bool = True
+    ) -> list[Match]: ...
 
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]: ...
 

@@ -199,7 +199,7 @@ class Notifier:
             info = self.demands.get(demand_id)
             if info is None or not info.active:
                 del self.baselines[demand_id]  # closed and expired demands leave
-        if changed_suppliers:
+        if self.changed_suppliers:  # deletions included: a newcomer may take the place
             dirty = active
         else:
             dirty = [d for d in active if d in self.changed_demands or d not in self.baselines]
@@ -344,7 +344,7 @@ class NotificationLoop:
             index = snapshot.index
 
             def rank(query: DemandQuery, k: int) -> list[Match]:
-                return index.rank(query, "all", k)
+                return index.rank(query, "all", k, explain=False)
 
             round_ = await asyncio.to_thread(
                 self.notifier.compute, rank, snapshot.demands, snapshot.suppliers, snapshot.version

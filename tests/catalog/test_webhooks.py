@@ -443,3 +443,22 @@ def test_one_url_may_be_registered_twice(client: TestClient) -> None:
         body = s.WebhookCreate(url=HOOK, event_types=["catalog.changed"])
         ids = {service.create(Caller("csm_alice", False), body).id for _ in range(2)}
     assert len(ids) == 2
+
+
+def test_old_settled_events_are_swept_and_pending_ones_kept(client: TestClient) -> None:
+    _register(client, ALICE)
+    for i in range(2):
+        client.post("/v1/platforms", json=platform_body(external_ref=f"p{i}"))
+    settled, pending = _deliveries(client)
+    with _db(client).transaction() as session:
+        outcome = AttemptOutcome(200, None, 3)
+        record_attempt(CatalogRepository(session), settled.id, outcome, utcnow(), RetrySchedule())
+    worker = DeliveryWorker(
+        _db(client),
+        httpx.AsyncClient(),
+        RetrySchedule(),
+        clock=lambda: utcnow() + timedelta(days=31),
+    )
+    assert worker.sweep() == 1
+    assert [e.id for e in _events(client)] == [pending.event_id]
+    assert [d.id for d in _deliveries(client)] == [pending.id]  # the delivery went with it

@@ -202,7 +202,9 @@ class FakeIndex:
     def __init__(self, table: dict[str, list[str]]) -> None:
         self.table = table
 
-    def rank(self, demand: DemandQuery, kind: Any = "all", limit: int = 10) -> list[Match]:
+    def rank(
+        self, demand: DemandQuery, kind: Any = "all", limit: int = 10, *, explain: bool = True
+    ) -> list[Match]:
         return [Match(s, "platform", s, 0.5, {}) for s in self.table.get(demand.title, [])]
 
 
@@ -348,3 +350,16 @@ def test_a_big_round_goes_in_chunks_and_the_last_moves_the_cursor(catalog: TestC
     with catalog.app.state.db.session() as session:  # type: ignore[attr-defined]
         stored = session.execute(select(func.count()).select_from(WebhookEvent)).scalar()
     assert stored == len(events)
+
+
+def test_a_deleted_supplier_lets_a_newcomer_in() -> None:
+    notifier, ranking = Notifier(k=2), Ranking()
+    notifier.start(0)
+    ranking.table = {"d1": ["p1", "p2"]}
+    notifier.observe([_demand("d1", 1)], 1)
+    _round(notifier, ranking, 1)
+    ranking.table = {"d1": ["p2", "p3"]}
+    notifier.observe([Change(2, "platform", "p1", None)], 2)
+    events = _round(notifier, ranking, 2)
+    assert _kinds(events) == [(DEMAND_MATCHED, "d1", None)]
+    assert (events[0].data["entered"], events[0].data["left"]) == (["p3"], ["p1"])
