@@ -75,6 +75,12 @@ def test_a_receiver_down_at_first_gets_every_event_once_signed(
         unreachable["id"]
     ]
     assert api.get(f"/v1/webhooks/{webhook['id']}", headers=bob).status_code == 404
+    # Headers a caller sends to pass for someone else, or for admin, never reach the catalog.
+    spoofed = {**bob, "X-Pilotmatch-Scopes": "admin", "X-Pilotmatch-Consumer": "admin"}
+    listed = api.get("/v1/webhooks", headers=spoofed).json()["items"]
+    assert [w["id"] for w in listed] == [unreachable["id"]]
+    everyone = api.get("/v1/webhooks").json()["items"]  # the admin key sees all
+    assert {w["id"] for w in everyone} == {webhook["id"], unreachable["id"]}
     assert api.get(f"/v1/webhooks/{webhook['id']}/deliveries", headers=bob).status_code == 404
 
     # Five writes, five transactions: five events.
