@@ -4,6 +4,7 @@ requests, 200 afterwards, and records every request (headers and body)."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,7 @@ class Received:
 @dataclass
 class Receiver:
     fail_first: int = 0
+    hang_seconds: float = 0.0  # answer this late (a receiver that hangs)
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -44,6 +46,8 @@ class Receiver:
                     receiver.requests.append(
                         Received({k.lower(): v for k, v in self.headers.items()}, body, answer)
                     )
+                if receiver.hang_seconds:
+                    time.sleep(receiver.hang_seconds)
                 self.send_response(answer)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -51,7 +55,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -59,3 +63,9 @@ class Receiver:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    # Stopping never waits for a handler that hangs on purpose.
+    daemon_threads = True
+    block_on_close = False

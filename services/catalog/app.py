@@ -96,10 +96,11 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             finally:
                 worker.stop()
                 if task is not None:
-                    # Bounded: an attempt in flight ends within its timeout; its delivery is
-                    # leased and becomes due again, so stopping early loses nothing.
+                    # Bounded: an attempt still in flight is cut off. Its delivery stays leased
+                    # and becomes due again when the lease ends, so stopping loses nothing.
                     await asyncio.wait({task}, timeout=5)
                     task.cancel()
+                    await asyncio.wait({task}, timeout=2)
                 app.state.db.dispose()
 
     app = FastAPI(

@@ -4,6 +4,7 @@ fan-out, the retry schedule, signatures, the delivery log and redelivery."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from services.catalog.webhooks import (
 from services.shared.errors import InvalidInputError
 from services.shared.taxonomy import load_taxonomy
 from tests.catalog.conftest import catalog_settings, demand_body, platform_body
+from tests.webhook_receiver import Receiver
 
 ALICE = {"X-Pilotmatch-Consumer": "csm_alice", "X-Pilotmatch-Scopes": "catalog:read"}
 BOB = {"X-Pilotmatch-Consumer": "csm_bob", "X-Pilotmatch-Scopes": "catalog:read,catalog:write"}
@@ -462,3 +464,30 @@ def test_old_settled_events_are_swept_and_pending_ones_kept(client: TestClient) 
     assert worker.sweep() == 1
     assert [e.id for e in _events(client)] == [pending.event_id]
     assert [d.id for d in _deliveries(client)] == [pending.id]  # the delivery went with it
+
+
+def test_shutdown_cuts_off_an_attempt_in_flight_and_loses_nothing(database_url: str) -> None:
+    receiver = Receiver(hang_seconds=30).start()
+    try:
+        settings = catalog_settings(database_url, webhook_poll_interval_seconds=0.05)
+        with TestClient(create_app(settings)) as test_client:
+            _register(test_client, ALICE, url=receiver.url)
+            test_client.post("/v1/platforms", json=platform_body())
+            deadline = time.monotonic() + 20
+            while not receiver.requests:
+                assert time.monotonic() < deadline, "the worker never sent the delivery"
+                time.sleep(0.02)
+            stopping = time.monotonic()
+        stopped_in = time.monotonic() - stopping
+        assert stopped_in < 10  # the 30 s answer was not waited for
+        checking = Database(database_url)
+        try:
+            with checking.session() as session:
+                (delivery,) = session.execute(select(WebhookDelivery)).scalars()
+        finally:
+            checking.dispose()
+        # Not recorded as an attempt: still pending, due again when its lease ends.
+        assert (delivery.status, delivery.attempts) == ("pending", 0)
+        assert delivery.next_attempt_at is not None and delivery.next_attempt_at > utcnow()
+    finally:
+        receiver.stop()
