@@ -20,6 +20,7 @@ Run from the repository root::
     python bench/import.py --quick              # 10k only
     python bench/import.py --databases sqlite --sizes 10000 --paths ours,peer
     python bench/import.py --budget 600 --http-max 100000   # no early stops, ~8 minutes
+    python bench/import.py --quick --with-webhook --paths ours   # with the webhook outbox
 
 Each path stops after the batch that passes ``--budget`` seconds (default 60) and reports the
 items it did, so that the default run stays near 5 minutes on a 2-core machine.
@@ -59,6 +60,7 @@ from services.catalog.db import Database
 from services.catalog.models import ChangeLogEntry, Supplier
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService
+from services.catalog.webhooks import Caller, WebhookService
 from services.shared.taxonomy import Taxonomy, load_taxonomy
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -310,13 +312,38 @@ def _psycopg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# ``--with-webhook``: each fresh database gets a webhook subscribed to catalog.changed, so every
+# import batch also writes its event and delivery (the outbox's cost on the write path).
+WITH_WEBHOOK = False
+
+
+def _subscribe(url: str) -> None:
+    db = Database(url)
+    with db.transaction() as session:
+        WebhookService(CatalogRepository(session), lambda: datetime.now(UTC), _bench_id).create(
+            Caller("bench", True),
+            s.WebhookCreate(url="https://hooks.example.com/bench", event_types=["catalog.changed"]),
+        )
+    db.dispose()
+
+
+def _bench_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def _migrate(url: str) -> None:
+    migrate.upgrade(url)
+    if WITH_WEBHOOK:
+        _subscribe(url)
+
+
 @contextmanager
 def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
     """A new database at the latest migration; removed when the block ends."""
     if backend == "sqlite":
         path = workdir / f"bench_{uuid.uuid4().hex[:10]}.db"
         url = f"sqlite:///{path}"
-        migrate.upgrade(url)
+        _migrate(url)
         try:
             yield url
         finally:
@@ -329,7 +356,7 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
     with psycopg.connect(_psycopg_dsn(admin_url), autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
         try:
-            migrate.upgrade(url)
+            _migrate(url)
             yield url
         finally:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -529,6 +556,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=10_000,
         help="largest size also run through HTTP (default 10000, to keep the run near 5 min)",
     )
+    parser.add_argument(
+        "--with-webhook",
+        action="store_true",
+        help="subscribe a webhook to catalog.changed in each database (outbox cost)",
+    )
     args = parser.parse_args(argv)
     args.sizes = [10_000] if args.quick else [int(x) for x in args.sizes.split(",") if x]
     args.databases = [x.strip() for x in args.databases.split(",") if x.strip()]
@@ -543,7 +575,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global WITH_WEBHOOK
     args = _parse_args(argv)
+    WITH_WEBHOOK = args.with_webhook
     taxonomy = load_taxonomy()
     results: list[Result] = []
     budget = args.budget

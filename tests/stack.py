@@ -37,10 +37,19 @@ class HostRouter(httpx.AsyncBaseTransport):
 
 
 def build_stack(
-    database_url: str, min_version_timeout: float = 5.0, **gateway_settings: object
+    database_url: str,
+    min_version_timeout: float = 5.0,
+    catalog_settings: dict[str, object] | None = None,
+    **gateway_settings: object,
 ) -> tuple[FastAPI, FastAPI, FastAPI]:
     """(gateway, catalog, matching), wired so the gateway reaches the others in process."""
-    catalog = create_catalog(CatalogSettings(database_url=database_url, environment="test"))
+    catalog = create_catalog(
+        CatalogSettings(
+            database_url=database_url,
+            environment="test",
+            **(catalog_settings or {}),  # type: ignore[arg-type]
+        )
+    )
     to_catalog = httpx.ASGITransport(app=catalog)
     matching = create_matching(
         MatchingSettings(
@@ -67,9 +76,14 @@ def build_stack(
 
 @contextmanager
 def in_process_stack(
-    database_url: str, min_version_timeout: float = 5.0, **gateway_settings: object
+    database_url: str,
+    min_version_timeout: float = 5.0,
+    catalog_settings: dict[str, object] | None = None,
+    **gateway_settings: object,
 ) -> Iterator[TestClient]:
-    gateway, catalog, matching = build_stack(database_url, min_version_timeout, **gateway_settings)
+    gateway, catalog, matching = build_stack(
+        database_url, min_version_timeout, catalog_settings, **gateway_settings
+    )
     with ExitStack() as stack:
         client = stack.enter_context(TestClient(gateway))
         client.app_state = {}  # type: ignore[attr-defined]

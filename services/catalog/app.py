@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy.pool import QueuePool
 
 from services import __version__
 from services.catalog import migrate
 from services.catalog.db import Database
+from services.catalog.delivery import DeliveryWorker
 from services.catalog.lifecycle import ExpirySweeper
 from services.catalog.routes import background_units, catalog_router, internal_router
+from services.catalog.service import utcnow
 from services.catalog.settings import CatalogSettings
+from services.catalog.webhooks import RetrySchedule
 from services.shared.health import health_router
 from services.shared.metrics import ServiceMetrics
 from services.shared.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -64,6 +69,12 @@ TAGS = [
         "name": "industry-chains",
         "description": "The industry-chain taxonomy (产业链) that `industry_chains` resolve to.",
     },
+    {
+        "name": "webhooks",
+        "description": "Endpoints that receive events (`demand.matched`, "
+        "`supplier.matches_open_demand`, `catalog.changed`), signed per Standard Webhooks, "
+        "with retries, a delivery log and redelivery. Each consumer manages its own.",
+    },
     {"name": "admin", "description": "API keys and their scopes (scope `admin`)."},
     {"name": "health", "description": "Liveness and readiness; no API key needed."},
 ]
@@ -79,14 +90,38 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             background_units(app.state.db, settings), settings.demand_expiry_sweep_seconds
         )
         app.state.expiry_sweeper = sweeper
-        task = asyncio.create_task(sweeper.run(), name="demand-expiry-sweeper")
-        app.state.expiry_sweeper_task = task
-        try:
-            yield
-        finally:
-            sweeper.stop()
-            await task
-            app.state.db.dispose()
+        sweeper_task = asyncio.create_task(sweeper.run(), name="demand-expiry-sweeper")
+        app.state.expiry_sweeper_task = sweeper_task
+        async with httpx.AsyncClient(follow_redirects=False) as webhook_client:
+            worker = DeliveryWorker(
+                app.state.db,
+                webhook_client,
+                RetrySchedule(scale=settings.webhook_retry_scale),
+                clock=utcnow,
+                poll_interval=settings.webhook_poll_interval_seconds,
+                attempt_timeout=settings.webhook_attempt_timeout_seconds,
+                allow_private_targets=settings.webhook_private_targets_allowed,
+                retention=timedelta(days=settings.webhook_retention_days),
+            )
+            app.state.delivery_worker = worker
+            task = (
+                asyncio.create_task(worker.run(), name="webhook-delivery")
+                if settings.webhook_delivery_enabled
+                else None
+            )
+            try:
+                yield
+            finally:
+                sweeper.stop()
+                worker.stop()
+                await sweeper_task
+                if task is not None:
+                    # Bounded: an attempt still in flight is cut off. Its delivery stays leased
+                    # and becomes due again when the lease ends, so stopping loses nothing.
+                    await asyncio.wait({task}, timeout=5)
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=2)
+                app.state.db.dispose()
 
     app = FastAPI(
         title="pilotmatch catalog",

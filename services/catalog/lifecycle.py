@@ -96,7 +96,7 @@ class DemandLifecycle:
     # ------------------------------------------------------------ transitions
 
     def close(self, demand_id: str, reason: str | None) -> tuple[s.DemandRead, int]:
-        tx = _VersionedWrite(self.repo, self.catalog.clock())
+        tx = _VersionedWrite(self.repo, self.catalog.clock(), self.catalog.new_id)
         demand = self._demand(demand_id)
         if demand.status == "closed":
             raise ConflictError(f"Demand '{demand_id}' is closed already.")
@@ -106,7 +106,7 @@ class DemandLifecycle:
     def renew(
         self, demand_id: str, expires_at: datetime | None, reason: str | None = None
     ) -> tuple[s.DemandRead, int]:
-        tx = _VersionedWrite(self.repo, self.catalog.clock())
+        tx = _VersionedWrite(self.repo, self.catalog.clock(), self.catalog.new_id)
         demand = self._demand(demand_id)
         if demand.status not in RENEWABLE:
             raise _conflict(demand_id, demand.status, "renewed", RENEWABLE)
@@ -127,7 +127,7 @@ class DemandLifecycle:
         # A cheap look first: most sweeps find nothing and need not take the write lock.
         if not self.repo.overdue_demands(EXPIRABLE, self.catalog.clock(), 1):
             return 0
-        tx = _VersionedWrite(self.repo, self.catalog.clock())
+        tx = _VersionedWrite(self.repo, self.catalog.clock(), self.catalog.new_id)
         # Again under the lock: a renewal may have committed in between.
         demands = self.repo.overdue_demands(EXPIRABLE, tx.now, limit)
         for demand in demands:
@@ -163,7 +163,7 @@ class DemandLifecycle:
     def record_outcome(
         self, demand_id: str, body: s.MatchOutcomeCreate
     ) -> tuple[s.MatchOutcomeWriteResult, int]:
-        tx = _VersionedWrite(self.repo, self.catalog.clock())
+        tx = _VersionedWrite(self.repo, self.catalog.clock(), self.catalog.new_id)
         demand = self._demand(demand_id)
         supplier = self.repo.get(Supplier, body.supplier_id)
         if supplier is None:

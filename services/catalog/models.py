@@ -303,3 +303,83 @@ class IdempotencyRecord(Base):
     response_body: Mapped[str] = mapped_column(Text, comment="the JSON answer, byte for byte")
     location: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class Webhook(Base):
+    """An endpoint a consumer registered for event types; owned by that consumer.
+
+    ``secret`` is the Standard Webhooks signing key (``whsec_…``). It is kept as is, not hashed:
+    the catalog must hold it to sign every delivery (HMAC needs the key on the signing side).
+    """
+
+    __tablename__ = "webhooks"
+
+    pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    owner_id: Mapped[str] = mapped_column(String(200), index=True, comment="consumer id")
+    owner_is_admin: Mapped[bool] = mapped_column(
+        Boolean, comment="registered with scope admin: receives every consumer's demand events"
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(JsonList)
+    description: Mapped[str] = mapped_column(String(500))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WebhookEvent(Base):
+    """The outbox: one event, written in the transaction of the change that caused it.
+
+    ``id`` is deterministic (derived from what happened), so writing the same event twice is a
+    no-op; it is the ``webhook-id`` receivers deduplicate by.
+    """
+
+    __tablename__ = "webhook_events"
+
+    pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JsonList)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: its state, attempts and when the next attempt is due."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook_id_pk", "webhook_id", "pk"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_events.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), comment="pending, delivered or failed")
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EventCursor(Base):
+    """How far a producer of derived events (matching's notifier) has read the change log.
+
+    Moved in the same transaction as the events it produced, by compare-and-set: of two
+    matching replicas working on the same range, one wins and the other's events are refused.
+    """
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, comment="catalog version processed")

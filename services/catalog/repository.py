@@ -32,6 +32,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -43,10 +45,14 @@ from services.catalog.models import (
     Consumer,
     Demand,
     Equipment,
+    EventCursor,
     IdempotencyRecord,
     MatchOutcome,
     Solution,
     Supplier,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
 )
 from services.shared.errors import ConflictError
 
@@ -56,6 +62,11 @@ Row = TypeVar("Row", bound=Base)
 _COPY_MIN_ROWS = 200
 # How many values go into one IN (...) list: well under SQLite's and PostgreSQL's limits.
 _IN_CHUNK = 900
+
+
+PRIVATE_RESOURCES = ("demand", "match_outcome")
+"""Change-log resources that belong to the consumer owning the demand (outcomes say who a
+consumer deals with); every other resource is shared catalog data."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ class CatalogRepository:
         if demands_of is not None:
             stmt = stmt.where(
                 or_(
-                    ChangeLogEntry.resource.not_in(("demand", "match_outcome")),
+                    ChangeLogEntry.resource.not_in(PRIVATE_RESOURCES),
                     ChangeLogEntry.owner_consumer_id == demands_of,
                 )
             )
@@ -446,6 +457,157 @@ class CatalogRepository:
         pks = list(self.session.execute(expired).scalars())
         if pks:
             self.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.pk.in_(pks)))
+
+    # ------------------------------------------------------------ webhooks and their outbox
+
+    def list_webhooks(self, owner_id: str | None, after_pk: int, limit: int) -> list[Webhook]:
+        """Webhooks in creation order; ``owner_id`` None lists every owner's."""
+        stmt = select(Webhook).where(Webhook.pk > after_pk).order_by(Webhook.pk).limit(limit)
+        if owner_id is not None:
+            stmt = stmt.where(Webhook.owner_id == owner_id)
+        return list(self.session.execute(stmt).scalars())
+
+    def subscribed_webhook_ids(
+        self, event_type: str, demand_owner: str | None = None, *, demand_event: bool = False
+    ) -> list[str]:
+        """Enabled webhooks subscribed to ``event_type``. A demand event goes only to the
+        demand owner's webhooks and to webhooks registered with scope admin."""
+        stmt = select(
+            Webhook.id, Webhook.event_types, Webhook.owner_id, Webhook.owner_is_admin
+        ).where(Webhook.enabled.is_(True))
+        ids = []
+        # The table is small (endpoints, not events): filtering the JSON list here is simpler
+        # than a containment query per dialect, and just as fast.
+        for webhook_id, types, owner_id, is_admin in self.session.execute(stmt):
+            if event_type not in types:
+                continue
+            if demand_event and not is_admin and (demand_owner is None or owner_id != demand_owner):
+                continue
+            ids.append(webhook_id)
+        return ids
+
+    def subscribed_event_types(self) -> set[str]:
+        stmt = select(Webhook.event_types).where(Webhook.enabled.is_(True))
+        return {t for types in self.session.execute(stmt).scalars() for t in types}
+
+    def insert_event(self, event: dict[str, Any]) -> bool:
+        """Insert an outbox event; False (and nothing written) when its id is already there."""
+        insert_ = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        stmt = (
+            insert_(WebhookEvent)
+            .values(**event)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(WebhookEvent.pk)
+        )
+        return self.session.execute(stmt).scalar_one_or_none() is not None
+
+    def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(WebhookDelivery), list(rows))
+
+    def has_due_deliveries(self, now: datetime) -> bool:
+        """A read-only look first, so an idle worker never takes the write lock."""
+        stmt = select(
+            exists().where(
+                WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now
+            )
+        )
+        return bool(self.session.execute(stmt).scalar())
+
+    def claim_due_deliveries(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[tuple[WebhookDelivery, WebhookEvent, Webhook]]:
+        """Take up to ``limit`` due deliveries, leasing them until ``lease_until``.
+
+        On PostgreSQL ``SKIP LOCKED`` lets several catalog replicas claim side by side without
+        taking the same row; SQLite's single writer (``BEGIN IMMEDIATE``) does the same. The
+        lease (``next_attempt_at`` moved forward) keeps a claimed delivery from being claimed
+        again while its attempt is in flight; if the process dies, it is due again after it.
+        """
+        due = (
+            select(WebhookDelivery.pk)
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.pk)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        pks = list(self.session.execute(due).scalars())
+        if not pks:
+            return []
+        self.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.pk.in_(pks))
+            .values(next_attempt_at=lease_until)
+        )
+        stmt = (
+            select(WebhookDelivery, WebhookEvent, Webhook)
+            .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .where(WebhookDelivery.pk.in_(pks))
+            .order_by(WebhookDelivery.pk)
+        )
+        return [(row[0], row[1], row[2]) for row in self.session.execute(stmt)]
+
+    def sweep_webhook_events(self, before: datetime, limit: int = 500) -> int:
+        """Delete up to ``limit`` events created before ``before`` with no delivery still
+        pending; their deliveries go with them (ON DELETE CASCADE)."""
+        pending = exists().where(
+            WebhookDelivery.event_id == WebhookEvent.id, WebhookDelivery.status == "pending"
+        )
+        stmt = (
+            select(WebhookEvent.pk)
+            .where(WebhookEvent.created_at < before, ~pending)
+            .order_by(WebhookEvent.pk)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        pks = list(self.session.execute(stmt).scalars())
+        if pks:
+            self.session.execute(delete(WebhookEvent).where(WebhookEvent.pk.in_(pks)))
+        return len(pks)
+
+    def delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        stmt = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def list_deliveries(
+        self, webhook_id: str, status: str | None, after_pk: int, limit: int
+    ) -> list[tuple[WebhookDelivery, str]]:
+        """A webhook's deliveries, oldest first like every list here, each with its event's
+        type."""
+        stmt = (
+            select(WebhookDelivery, WebhookEvent.type)
+            .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+            .where(WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.pk > after_pk)
+            .order_by(WebhookDelivery.pk)
+            .limit(limit)
+        )
+        if status is not None:
+            stmt = stmt.where(WebhookDelivery.status == status)
+        return [(row[0], row[1]) for row in self.session.execute(stmt)]
+
+    def event_cursor(self, name: str) -> int:
+        stmt = select(EventCursor.version).where(EventCursor.name == name)
+        return int(self.session.execute(stmt).scalar_one_or_none() or 0)
+
+    def move_event_cursor(self, name: str, expected: int, version: int) -> int | None:
+        """Set the cursor to ``version`` if it is at ``expected`` (under its row lock); else
+        leave it and return where it is."""
+        insert_ = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        self.session.execute(
+            insert_(EventCursor).values(name=name, version=0).on_conflict_do_nothing()
+        )
+        stmt = select(EventCursor).where(EventCursor.name == name).with_for_update()
+        cursor = self.session.execute(stmt).scalar_one()
+        if cursor.version != expected:
+            return cursor.version
+        cursor.version = version
+        self.session.flush()
+        return None
+
+    def event_type_of(self, event_id: str) -> str:
+        stmt = select(WebhookEvent.type).where(WebhookEvent.id == event_id)
+        return str(self.session.execute(stmt).scalar_one())
 
 
 _JSON_COLUMNS = {"tags", "capabilities", "equipment", "certifications", "industry_chains", "specs"}

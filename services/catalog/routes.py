@@ -21,6 +21,8 @@ from services.catalog.keys import KeyService
 from services.catalog.lifecycle import DemandLifecycle, UnitFactory
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService, Clock, Resource, random_id, utcnow
+from services.catalog.webhooks import Caller as WebhookCaller
+from services.catalog.webhooks import WebhookService
 from services.shared import caller
 from services.shared.errors import BadRequestError
 from services.shared.json_body import StrictJSONRoute
@@ -435,6 +437,7 @@ def catalog_router() -> APIRouter:
     )
     router.include_router(_lifecycle_router())
     router.include_router(_misc_router())
+    router.include_router(_webhook_router())
     router.include_router(_admin_router())
     return router
 
@@ -573,6 +576,181 @@ def _supplier_outcomes_endpoint(kind: Literal["platform", "manufacturer"]):  # t
     return supplier_outcomes
 
 
+def webhook_caller(request: Request) -> WebhookCaller:
+    """Who manages webhooks: the consumer and scopes the gateway vouches for (a call from
+    inside the system acts as an anonymous consumer without admin rights)."""
+    who = caller.from_headers(
+        request.headers.get(caller.CONSUMER_HEADER), request.headers.get(caller.SCOPES_HEADER)
+    )
+    return WebhookCaller(
+        consumer_id=who.consumer_id or idempotency.ANONYMOUS, is_admin=who.is_admin
+    )
+
+
+CallerDep = Annotated[WebhookCaller, Depends(webhook_caller)]
+
+
+def _webhooks(request: Request, repo: CatalogRepository) -> WebhookService:
+    settings = request.app.state.settings
+    return WebhookService(
+        repo,
+        utcnow,
+        random_id,
+        allow_private_targets=settings.webhook_private_targets_allowed,
+    )
+
+
+WEBHOOK_OWNERSHIP = (
+    " A webhook belongs to the consumer whose key registered it: other consumers get 404 for "
+    "it. A key with scope `admin` sees and manages every webhook."
+)
+
+
+def _webhook_router() -> APIRouter:
+    router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=StrictJSONRoute)
+
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=s.WebhookCreated,
+        operation_id="createWebhook",
+        summary="Register a webhook endpoint (its signing secret is shown once)",
+        description="Events of the listed types are POSTed to `url`, signed per Standard "
+        "Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`). In production, "
+        "URLs on loopback, private or link-local addresses are refused." + WEBHOOK_OWNERSHIP,
+        responses=WRITE_ERRORS,
+        dependencies=[Depends(no_idempotency_key)],
+    )
+    def create_webhook(
+        body: Annotated[s.WebhookCreate, Body(openapi_examples=s.WEBHOOK_CREATE_EXAMPLES)],
+        who: CallerDep,
+        uow: WriteUnit,
+        request: Request,
+        response: Response,
+    ) -> s.WebhookCreated:
+        created = _webhooks(request, uow.service.repo).create(who, body)
+        uow.commit()
+        response.headers["Location"] = f"/v1/webhooks/{created.id}"
+        return created
+
+    @router.get(
+        "",
+        response_model=s.WebhookPage,
+        operation_id="listWebhooks",
+        summary="List your webhooks (never their secrets)",
+        description="Paginated like every list." + WEBHOOK_OWNERSHIP,
+        responses=LIST_ERRORS,
+    )
+    def list_webhooks(
+        query: Annotated[s.WebhookFilters, Query()],
+        who: CallerDep,
+        service: ReadService,
+        request: Request,
+    ) -> s.WebhookPage:
+        return _webhooks(request, service.repo).list_page(who, query)
+
+    @router.get(
+        "/{webhook_id}",
+        response_model=s.WebhookRead,
+        operation_id="getWebhook",
+        summary="Get one webhook",
+        description=WEBHOOK_OWNERSHIP.strip(),
+        responses=ONE_ERRORS,
+    )
+    def get_webhook(
+        webhook_id: str, who: CallerDep, service: ReadService, request: Request
+    ) -> s.WebhookRead:
+        return _webhooks(request, service.repo).get(who, webhook_id)
+
+    @router.patch(
+        "/{webhook_id}",
+        response_model=s.WebhookRead,
+        operation_id="updateWebhook",
+        summary="Change a webhook's URL, event types, description, or enable/disable it",
+        description="A disabled webhook gets no new events; deliveries already queued are "
+        "still sent." + WEBHOOK_OWNERSHIP,
+        responses={**WRITE_ERRORS, **ONE_ERRORS},
+    )
+    def update_webhook(
+        webhook_id: str,
+        body: Annotated[s.WebhookUpdate, Body(openapi_examples=s.WEBHOOK_UPDATE_EXAMPLES)],
+        who: CallerDep,
+        uow: WriteUnit,
+        request: Request,
+    ) -> s.WebhookRead:
+        updated = _webhooks(request, uow.service.repo).update(who, webhook_id, body)
+        uow.commit()
+        return updated
+
+    @router.delete(
+        "/{webhook_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        operation_id="deleteWebhook",
+        summary="Delete a webhook and its pending deliveries",
+        description=WEBHOOK_OWNERSHIP.strip(),
+        responses=ONE_ERRORS,
+    )
+    def delete_webhook(webhook_id: str, who: CallerDep, uow: WriteUnit, request: Request) -> None:
+        _webhooks(request, uow.service.repo).delete(who, webhook_id)
+        uow.commit()
+
+    @router.post(
+        "/{webhook_id}/rotate-secret",
+        response_model=s.WebhookCreated,
+        operation_id="rotateWebhookSecret",
+        summary="Replace a webhook's signing secret (the new one is shown once)",
+        description="Deliveries from now on are signed with the new secret only."
+        + WEBHOOK_OWNERSHIP,
+        responses=ONE_ERRORS,
+        dependencies=[Depends(no_idempotency_key)],
+    )
+    def rotate_secret(
+        webhook_id: str, who: CallerDep, uow: WriteUnit, request: Request
+    ) -> s.WebhookCreated:
+        rotated = _webhooks(request, uow.service.repo).rotate_secret(who, webhook_id)
+        uow.commit()
+        return rotated
+
+    @router.get(
+        "/{webhook_id}/deliveries",
+        response_model=s.DeliveryPage,
+        operation_id="listWebhookDeliveries",
+        summary="The delivery log of a webhook: status, attempts, last error, next attempt",
+        description="Oldest first, paginated; `status` narrows it." + WEBHOOK_OWNERSHIP,
+        responses={**LIST_ERRORS, **ONE_ERRORS},
+    )
+    def list_deliveries(
+        webhook_id: str,
+        query: Annotated[s.DeliveryFilters, Query()],
+        who: CallerDep,
+        service: ReadService,
+        request: Request,
+    ) -> s.DeliveryPage:
+        return _webhooks(request, service.repo).deliveries(who, webhook_id, query)
+
+    @router.post(
+        "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+        response_model=s.DeliveryRead,
+        status_code=status.HTTP_202_ACCEPTED,
+        operation_id="redeliverWebhookDelivery",
+        summary="Send a delivery again now",
+        description="Whatever its state (delivered, failed or pending), the delivery is due "
+        "at once; the receiver sees the same `webhook-id` as before. A failed delivery gets "
+        "one more attempt." + WEBHOOK_OWNERSHIP,
+        responses=ONE_ERRORS,
+    )
+    def redeliver(
+        webhook_id: str, delivery_id: str, who: CallerDep, uow: WriteUnit, request: Request
+    ) -> s.DeliveryRead:
+        delivery = _webhooks(request, uow.service.repo).redeliver(who, webhook_id, delivery_id)
+        uow.commit()
+        request.app.state.delivery_worker.wake()
+        return delivery
+
+    return router
+
+
 def _keys(uow: UnitOfWork) -> KeyService:
     return KeyService(uow.service.repo, utcnow, random_id)
 
@@ -632,6 +810,26 @@ def internal_router() -> APIRouter:
     @router.post("/keys/verify", response_model=s.KeyVerification)
     def verify_key(body: s.KeyVerifyRequest, service: ReadService) -> s.KeyVerification:
         return KeyService(service.repo, utcnow, random_id).verify(body.key)
+
+    @router.post("/events", response_model=s.InternalEventsAccepted)
+    def accept_events(
+        body: s.InternalEventBatch, uow: WriteUnit, request: Request
+    ) -> s.InternalEventsAccepted:
+        """Events matching computed: stored in the outbox once each (by id)."""
+        accepted = _webhooks(request, uow.service.repo).accept_events(body)
+        uow.commit()
+        if accepted.inserted:
+            request.app.state.delivery_worker.wake()
+        return accepted
+
+    @router.get("/events/subscriptions", response_model=s.EventSubscriptions)
+    def event_subscriptions(
+        service: ReadService,
+        request: Request,
+        cursor: Annotated[s.CursorName | None, Query()] = None,
+    ) -> s.EventSubscriptions:
+        """Which event types have subscribers, and where the named producer's cursor is."""
+        return _webhooks(request, service.repo).subscriptions(cursor)
 
     return router
 

@@ -1126,3 +1126,167 @@ API_KEY_CREATE_EXAMPLES = bilingual(
     },
     what="a key with scopes",
 )
+
+
+# ---------------------------------------------------------------- webhooks
+
+EventType = TypeAliasType(
+    "EventType", Literal["demand.matched", "supplier.matches_open_demand", "catalog.changed"]
+)
+EVENT_TYPES: tuple[str, ...] = ("demand.matched", "supplier.matches_open_demand", "catalog.changed")
+DEMAND_EVENT_TYPES = frozenset({"demand.matched", "supplier.matches_open_demand"})
+
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=8, max_length=2000),
+    AfterValidator(_clean_short),
+    Field(
+        description="Where events are POSTed: an `http://` or `https://` URL.",
+        examples=["https://qiye.example.gov.cn/hooks/pilotmatch"],
+    ),
+]
+EventTypeList = Annotated[
+    builtins.list[EventType],
+    Field(min_length=1, max_length=3, description="The event types to receive."),
+    AfterValidator(_dedupe),
+]
+WebhookDescription = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_clean_short)
+]
+
+
+class WebhookCreate(_Input):
+    url: WebhookUrl
+    event_types: EventTypeList
+    description: WebhookDescription = ""
+
+
+class WebhookUpdate(_Input):
+    url: WebhookUrl | None = None
+    event_types: EventTypeList | None = None
+    description: WebhookDescription | None = None
+    enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> WebhookUpdate:
+        _refuse_nulls(self, set())
+        return self
+
+
+class WebhookRead(BaseModel):
+    id: str
+    url: str
+    event_types: builtins.list[str]
+    description: str
+    enabled: bool
+    owner_id: str = Field(description="The consumer that registered the webhook.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookRead):
+    secret: str = Field(
+        description="The signing secret (`whsec_…`) for verifying `webhook-signature`. Shown "
+        "only here and when rotated."
+    )
+
+
+class WebhookPage(BaseModel):
+    items: builtins.list[WebhookRead]
+    next_cursor: str | None
+
+
+class WebhookFilters(_Filters):
+    pass
+
+
+DeliveryStatus = TypeAliasType("DeliveryStatus", Literal["pending", "delivered", "failed"])
+
+
+class DeliveryRead(BaseModel):
+    id: str
+    webhook_id: str
+    event_id: str = Field(description="The `webhook-id` header the receiver saw.")
+    event_type: str
+    status: DeliveryStatus = Field(
+        description="`pending` (due at `next_attempt_at`), `delivered` (a 2xx answer) or "
+        "`failed` (every scheduled attempt failed; redeliver to try again)."
+    )
+    attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None = Field(description="HTTP status of the last attempt, if any.")
+    last_error: str | None = Field(description="Why the last attempt failed, if it did.")
+    last_duration_ms: int | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class DeliveryPage(BaseModel):
+    items: builtins.list[DeliveryRead]
+    next_cursor: str | None
+
+
+class DeliveryFilters(_Filters):
+    status: DeliveryStatus | None = None
+
+
+class InternalEvent(_Input):
+    """An event matching computed; ``id`` is deterministic, so a repeat is a no-op."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    type: EventType
+    data: dict[str, Any]
+    owner: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="The demand's owner (consumer id), when it has one."
+    )
+
+
+CursorName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+Version = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
+class CursorMove(_Input):
+    """Move the producer's cursor from ``expected`` to ``version`` with the events."""
+
+    name: CursorName
+    expected: Version
+    version: Version
+
+
+class InternalEventBatch(_Input):
+    events: Annotated[builtins.list[InternalEvent], Field(max_length=10_000)]
+    cursor: CursorMove | None = None
+
+
+class InternalEventsAccepted(BaseModel):
+    accepted: bool = Field(description="False: the cursor had moved; nothing was written.")
+    inserted: int
+    duplicates: int
+    cursor: int | None = Field(description="The cursor's position now, when one was named.")
+    subscribed_event_types: builtins.list[str]
+
+
+class EventSubscriptions(BaseModel):
+    subscribed_event_types: builtins.list[str]
+    cursor: int | None = None
+
+
+WEBHOOK_CREATE_EXAMPLES = bilingual(
+    {
+        "url": "https://qiye.example.gov.cn/hooks/pilotmatch",
+        "event_types": ["demand.matched", "supplier.matches_open_demand"],
+        "description": "市级企业综合服务平台：需求匹配结果推送",
+    },
+    {
+        "url": "https://integrator.example.com/webhooks/catalog",
+        "event_types": ["catalog.changed"],
+        "description": "Mirror catalog changes into our search index",
+    },
+    what="a webhook for events",
+)
+WEBHOOK_UPDATE_EXAMPLES = bilingual(
+    {"enabled": False, "description": "接收端维护中，暂停推送"},
+    {"event_types": ["demand.matched"], "description": "Only matching results from now on"},
+    what="pause or narrow a webhook",
+)

@@ -25,6 +25,7 @@ from services.catalog import schemas as s
 from services.catalog.models import Base, Broker, Demand, Equipment, Solution, Supplier
 from services.catalog.pagination import decode_cursor, encode_cursor
 from services.catalog.repository import CatalogRepository, ListQuery, OwnedBy
+from services.catalog.webhooks import Outbox
 from services.shared.caller import INTERNAL, Caller
 from services.shared.errors import (
     ConflictError,
@@ -97,11 +98,17 @@ _SERVER_COLUMNS: dict[type[Base], tuple[str, ...]] = {
 
 
 class _VersionedWrite:
-    """Hands out consecutive versions inside one write transaction."""
+    """Hands out consecutive versions inside one write transaction.
 
-    def __init__(self, repo: CatalogRepository, now: datetime) -> None:
+    ``finish`` appends the change log and, in the same transaction, one ``catalog.changed``
+    event to the webhook outbox (when a webhook subscribes to it): a write that rolls back
+    leaves no event, and a committed one always has its event.
+    """
+
+    def __init__(self, repo: CatalogRepository, now: datetime, new_id: IdFactory) -> None:
         self.repo = repo
         self.now = now
+        self.new_id = new_id
         self.start = repo.lock_version()
         self.current = self.start
         self.entries: list[dict[str, Any]] = []
@@ -131,6 +138,9 @@ class _VersionedWrite:
         if self.entries:
             self.repo.append_changes(self.entries)
             self.repo.set_version(self.current)
+            Outbox(self.repo, self.new_id).catalog_changed(
+                self.start + 1, self.current, self.entries, self.now
+            )
         return self.current
 
 
@@ -265,7 +275,7 @@ class CatalogService:
     def create(self, resource: Resource, data: BaseModel) -> tuple[s._Stored, int, list]:
         """Create one resource; returns (read model, catalog version, warnings)."""
         spec = SPECS[resource]
-        tx = _VersionedWrite(self.repo, self.clock())
+        tx = _VersionedWrite(self.repo, self.clock(), self.new_id)
         values = data.model_dump()
         warnings = self._prepare(spec, values, existing=None)
         if spec.model is Demand:
@@ -290,7 +300,7 @@ class CatalogService:
         self, resource: Resource, public_id: str, patch: BaseModel
     ) -> tuple[s._Stored, int, list]:
         spec = SPECS[resource]
-        tx = _VersionedWrite(self.repo, self.clock())
+        tx = _VersionedWrite(self.repo, self.clock(), self.new_id)
         row = self._row(spec, public_id)
         values = patch.model_dump(exclude_unset=True)
         warnings = self._prepare(spec, values, existing=row)
@@ -314,7 +324,7 @@ class CatalogService:
 
     def delete(self, resource: Resource, public_id: str) -> int:
         spec = SPECS[resource]
-        tx = _VersionedWrite(self.repo, self.clock())
+        tx = _VersionedWrite(self.repo, self.clock(), self.new_id)
         row = self._row(spec, public_id)
         if spec.model is Supplier:
             # Children go with their owner; each leaves its own entry in the change log so a
@@ -504,7 +514,7 @@ class CatalogService:
                 f"An import takes at most {self.max_import_items} items; this one has {total}. "
                 "Split it into several requests."
             )
-        tx = _VersionedWrite(self.repo, self.clock())
+        tx = _VersionedWrite(self.repo, self.clock(), self.new_id)
         report = s.ImportReport(
             version=tx.start,
             received=s.ImportCounts(**{name: len(items) for name, items in lists.items()}),

@@ -55,6 +55,33 @@ class CatalogSettings(ServiceSettings):
     idempotency_ttl_seconds: float = Field(
         default=86_400, gt=0, description="How long a stored Idempotency-Key answer is replayed."
     )
+    webhook_delivery_enabled: bool = Field(
+        default=True, description="Run the webhook delivery worker in this process."
+    )
+    webhook_poll_interval_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often the worker looks for due deliveries."
+    )
+    webhook_attempt_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Time a receiver has to answer one delivery."
+    )
+    webhook_retry_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Multiplies the retry delays (5 s … 10 h); tests shrink them.",
+    )
+    webhook_retention_days: float = Field(
+        default=30, gt=0, description="Events and their delivery log are kept this long."
+    )
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="In production, allow webhook URLs on loopback, private or link-local "
+        "addresses (always allowed in development and test).",
+    )
+
+    @property
+    def webhook_private_targets_allowed(self) -> bool:
+        return self.environment != "production" or self.webhook_allow_private_targets
 
     demand_lifetime_days: int = Field(
         default=90,

@@ -50,9 +50,14 @@ Verifier = Callable[[str], Awaitable[Verification]]
 
 
 def required_scope(method: str, path: str) -> str:
-    """The scope a request needs: admin routes, matching reads, catalog reads and writes."""
+    """The scope a request needs: admin routes, webhooks, matching reads, catalog reads and
+    writes."""
     if path.startswith("/v1/admin/") or path == "/v1/admin":
         return "admin"
+    if path == "/v1/webhooks" or path.startswith("/v1/webhooks/"):
+        # Any consumer that may read the catalog may be told of its changes: it manages its own
+        # webhooks (the catalog scopes them to the consumer), and a key with admin manages all.
+        return "catalog:read"
     if upstream_for(path) == "matching":
         return "match:read"
     if method in ("GET", "HEAD"):

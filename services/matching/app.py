@@ -13,6 +13,7 @@ from prometheus_client import Histogram
 from services import __version__
 from services.matching.catalog_client import CatalogClient
 from services.matching.index import IndexSyncer, RankingIndex
+from services.matching.notifier import NotificationLoop, Notifier
 from services.matching.ranking import MatchIndex, SupplierDoc
 from services.matching.routes import matching_router
 from services.matching.service import MatchingService
@@ -62,6 +63,17 @@ def create_app(
                 poll_interval=settings.poll_interval_seconds,
                 rebuild_after_changes=settings.rebuild_after_changes,
             )
+            notifications = None
+            if settings.notify_enabled:
+                notifications = NotificationLoop(
+                    Notifier(k=settings.notify_top_k),
+                    lambda: syncer.snapshot,
+                    catalog,
+                    interval=settings.notify_interval_seconds,
+                    retry_max=settings.notify_retry_max_seconds,
+                )
+                syncer.on_changes = notifications.on_changes
+            app.state.notifications = notifications
             app.state.matching = MatchingService(
                 syncer,
                 taxonomy,
@@ -69,15 +81,21 @@ def create_app(
                 catalog_version=catalog.current_version,
                 on_rank=rank_seconds.observe,
             )
-            task = asyncio.create_task(syncer.run(), name="index-sync")
+            tasks = {asyncio.create_task(syncer.run(), name="index-sync")}
+            if notifications is not None:
+                tasks.add(asyncio.create_task(notifications.run(), name="notifier"))
             try:
                 yield
             finally:
                 syncer.stop()
-                task.cancel()
+                if notifications is not None:
+                    notifications.stop()
+                for task in tasks:
+                    task.cancel()
                 # Bounded: a refit running in a worker thread cannot be interrupted, and
-                # shutdown must not wait for it.
-                await asyncio.wait({task}, timeout=5)
+                # shutdown must not wait for it. A notifier round cut short is redone by the
+                # next start: its cursor had not moved.
+                await asyncio.wait(tasks, timeout=5)
 
     app = FastAPI(
         title="pilotmatch matching",

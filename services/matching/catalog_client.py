@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -26,6 +27,28 @@ class CatalogChangePage(BaseModel):
     current_version: int
 
 
+@dataclass(frozen=True)
+class CursorMove:
+    """Move the named cursor from ``expected`` to ``version`` (compare-and-set)."""
+
+    name: str
+    expected: int
+    version: int
+
+
+class EventState(BaseModel):
+    subscribed_event_types: list[str]
+    cursor: int | None = None
+
+
+class EventsAnswer(BaseModel):
+    accepted: bool
+    inserted: int
+    duplicates: int
+    cursor: int | None
+    subscribed_event_types: list[str]
+
+
 class CatalogUnavailable(Exception):
     """The catalog could not be reached or answered with an error."""
 
@@ -45,6 +68,37 @@ class CatalogClient:
         if response.status_code != 200:
             raise CatalogUnavailable(f"catalog answered {response.status_code}")
         return CatalogChangePage.model_validate_json(response.content)
+
+    async def event_state(self, cursor_name: str) -> EventState:
+        """Which event types have webhooks, and where the named producer's cursor is."""
+        response = await self._call(
+            "GET", "/internal/events/subscriptions", params={"cursor": cursor_name}
+        )
+        return EventState.model_validate_json(response.content)
+
+    async def submit_events(
+        self, events: list[dict[str, Any]], cursor: CursorMove | None
+    ) -> EventsAnswer:
+        """Store derived events (once each, by id) and move the producer's cursor with them,
+        in one catalog transaction."""
+        body: dict[str, Any] = {"events": events}
+        if cursor is not None:
+            body["cursor"] = {
+                "name": cursor.name,
+                "expected": cursor.expected,
+                "version": cursor.version,
+            }
+        response = await self._call("POST", "/internal/events", json=body)
+        return EventsAnswer.model_validate_json(response.content)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.client.request(method, self.base_url + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise CatalogUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise CatalogUnavailable(f"catalog answered {response.status_code}")
+        return response
 
     async def current_version(self) -> int:
         """The catalog's version now (one short read of the change log)."""

@@ -38,6 +38,8 @@ class RankingIndex(Protocol):
         kind: Any = "all",
         limit: int = 10,
         outcomes: KindOutcomes | None = None,
+        *,
+        explain: bool = True,
     ) -> list[Match]: ...
 
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]: ...
@@ -142,6 +144,7 @@ class IndexSyncer:
         rebuild_interval: float = 60.0,
         small_index: int = 2000,
         max_backoff: float = 5.0,
+        on_changes: Callable[[Sequence[CatalogChange], int], None] | None = None,
     ) -> None:
         self.client = client
         self.build = build
@@ -152,6 +155,8 @@ class IndexSyncer:
         self.small_index = small_index
         self._last_build = 0.0
         self.max_backoff = max_backoff
+        # Told every change read, right after the snapshot holding it is published.
+        self.on_changes = on_changes
         self.snapshot: IndexSnapshot | None = None
         self.status = SyncStatus()
         self._changed = asyncio.Condition()
@@ -224,11 +229,14 @@ class IndexSyncer:
         """Read every change after the current version and publish them; True if any."""
         pending = _Pending()
         after = self._version
+        read: list[CatalogChange] = []
         while True:
             page = await self.client.changes(after, self.page_size)
             self.status.catalog_version = page.current_version
             for change in page.items:
                 self._read(change, pending)
+            if self.on_changes is not None:
+                read.extend(page.items)
             if not page.items:
                 break
             after = page.next_after
@@ -241,6 +249,8 @@ class IndexSyncer:
             return False
         async with self._index_lock:
             await self._publish(pending, after)
+            if self.on_changes is not None:
+                self.on_changes(read, after)
         return True
 
     def _read(self, change: CatalogChange, pending: _Pending) -> None:

@@ -19,3 +19,16 @@ class MatchingSettings(ServiceSettings):
     min_version_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="Longest wait for `min_version`."
     )
+    notify_enabled: bool = Field(
+        default=True,
+        description="Compute demand.matched and supplier.matches_open_demand webhook events.",
+    )
+    notify_top_k: int = Field(
+        default=10, ge=1, le=100, description="How many top results per open demand are watched."
+    )
+    notify_interval_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="How often the notifier looks for new changes."
+    )
+    notify_retry_max_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Longest wait between retries to the catalog."
+    )

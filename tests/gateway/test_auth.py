@@ -152,6 +152,12 @@ async def test_cache_is_bounded() -> None:
         ("GET", "/v1/manufacturers/m1/outcomes", "catalog:read"),
         ("POST", "/v1/demands/d1/close", "catalog:write"),
         ("POST", "/v1/demands/d1/renew", "catalog:write"),
+        # Webhooks: any reader manages its own (the catalog scopes them by consumer).
+        ("POST", "/v1/webhooks", "catalog:read"),
+        ("GET", "/v1/webhooks", "catalog:read"),
+        ("DELETE", "/v1/webhooks/w1", "catalog:read"),
+        ("POST", "/v1/webhooks/w1/deliveries/d1/redeliver", "catalog:read"),
+        ("POST", "/v1/webhooksx", "catalog:write"),
     ],
 )
 def test_each_route_needs_its_scope(method: str, path: str, scope: str) -> None:

@@ -106,6 +106,18 @@ def test_best_topical_match_comes_first(index: MatchIndex) -> None:
     assert ids(index.rank(SOLID_STATE))[0] == "p-battery"
 
 
+@pytest.mark.parametrize("kind", ["all", "platform", "manufacturer"])
+def test_ranking_without_explanations_gives_the_same_suppliers_and_scores(
+    index: MatchIndex, kind: str
+) -> None:
+    for demand in (SOLID_STATE, replace(SOLID_STATE, required_certifications=("ISO9001",))):
+        full = index.rank(demand, kind, limit=10)  # type: ignore[arg-type]
+        light = index.rank(demand, kind, limit=10, explain=False)  # type: ignore[arg-type]
+        assert ids(light) == ids(full) and full
+        assert [m.score for m in light] == pytest.approx([m.score for m in full], abs=1e-5)
+        assert all(m.explanation == {} for m in light)
+
+
 def test_unrelated_supplier_is_not_returned_or_ranks_last(index: MatchIndex) -> None:
     ranked = ids(index.rank(SOLID_STATE, limit=10))
     assert "p-food" not in ranked[:3]
