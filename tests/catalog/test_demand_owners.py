@@ -32,6 +32,8 @@ def _row(owner: str | None, ref: str, n: int) -> dict[str, Any]:
         "version": 1,
         "created_at": now,
         "updated_at": now,
+        "status": "open",
+        "status_changed_at": now,
     }
 
 

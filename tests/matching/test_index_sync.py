@@ -39,8 +39,13 @@ class FakeIndex:
         kind: str = "all",
         limit: int = 10,
         outcomes: KindOutcomes | None = None,
+        *,
+        explain: bool = True,
     ) -> list[Match]:
         return []
+
+    def demand_chains(self, demand: DemandQuery) -> tuple[list[str], str]:
+        return list(demand.industry_chains), "given"
 
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
         return []
