@@ -217,3 +217,9 @@ def test_worker_processes_expand_synonyms_as_in_process(synonym_analyzer: Analyz
     expected = [synonym_analyzer.analyze_clause(c) for c in clauses]
     assert any("光刻胶" in terms for terms in expected)
     assert list(synonym_analyzer.analyze_clauses(clauses, workers=1, chunk=1)) == expected
+
+
+def test_expansion_adds_only_the_words_the_clause_lacks(synonym_analyzer: Analyzer) -> None:
+    words = synonym_analyzer.words("IC设计服务")
+    assert words.count("设计") == 1
+    assert {"芯片", "芯片设计"} <= set(words)
