@@ -895,6 +895,7 @@ def _misc_router() -> APIRouter:
                     traditional=list(chain.traditional),
                     subfields=list(chain.subfields),
                     related=dict(chain.related),
+                    subfield_aliases={k: list(v) for k, v in chain.subfield_aliases.items()},
                 )
                 for chain in load_taxonomy().chains
             ]

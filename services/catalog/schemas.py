@@ -837,6 +837,10 @@ class IndustryChainRead(BaseModel):
     traditional: list[str]
     subfields: list[str]
     related: dict[str, float] = Field(description="Related chain codes with partial-credit weight.")
+    subfield_aliases: dict[str, list[str]] = Field(
+        description="Other names of a sub-field (abbreviation, full name, English, former name): "
+        "matching treats each as the sub-field it names. Keys are entries of `subfields`."
+    )
 
 
 class IndustryChainList(BaseModel):

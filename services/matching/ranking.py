@@ -490,7 +490,7 @@ class MatchIndex:
         for doc in suppliers:
             domain.extend(doc.tags)
             domain.extend(c for c in doc.capabilities if len(c) <= 8)
-        self._analyzer = Analyzer(dict.fromkeys(domain))
+        self._analyzer = Analyzer(dict.fromkeys(domain), synonyms=taxonomy.synonyms())
         self._vocabulary = _Vocabulary()
         self._chain_index()
         self._tag_vocabulary = {}

@@ -25,6 +25,20 @@
    also emits the Chinese term's words and bigrams, so that an English demand ("anodizing",
    "antenna") meets a Chinese catalog (阳极氧化, 天线) and vice versa. The glossary is general
    manufacturing and pilot-test vocabulary across the 13 chains, not a list of any catalog's terms.
+7. **Synonyms** (``synonyms``: alias -> canonical term, the taxonomy's sub-field aliases): an
+   alias in a text also emits the canonical term's words, so that 抗蚀剂, 光阻 and "photoresist" meet
+   光刻胶, and 线路板 meets 印制电路板. Chinese (and mixed, IC设计) aliases are dictionary words,
+   so they segment whole, and only a whole word counts: the 锂电 inside 锂电设备 is a part of
+   another word, not a mention of the battery. English aliases are phrases, matched like the
+   glossary's (a glossary word that is itself an alias, 电路板, expands too). The expansion is
+   the same for suppliers and demands, so both sides meet on the canonical words and cosine
+   stays a comparison of like with like. A canonical term is emitted once per clause, however
+   many of its aliases the clause holds, and only the words of it that the clause lacks (IC设计
+   adds 芯片 and 芯片设计, not a second 设计; PCB印制电路板 adds nothing), so an alias weighs
+   about what its canonical term would. There is no separate weight for expanded words (that
+   would need the ranker to tell them apart); sublinear term frequency already makes a repeated
+   word worth less. The canonical term's character bigrams are left out by default
+   (``synonym_bigrams``; see ``DEFAULT_SYNONYM_BIGRAMS`` for the measurement).
 
 The analyzer is deterministic and holds no global state: jieba's global tokenizer is never
 touched. The base dictionary of jieba (about 0.5 M prefixes, ~1 s to build) is built once per
@@ -51,6 +65,7 @@ __all__ = [
     "ABBREVIATIONS",
     "BIGRAM_PREFIX",
     "CHINESE_STOP_WORDS",
+    "DEFAULT_SYNONYM_BIGRAMS",
     "ENGLISH_GLOSSARY",
     "ENGLISH_STOP_WORDS",
     "Analyzer",
@@ -70,6 +85,17 @@ word would hide its parts (search mode only re-emits 2- and 3-character sub-word
 
 CACHE_SIZE = 1 << 18
 """Distinct clauses whose analysis is kept per analyzer."""
+
+DEFAULT_SYNONYM_BIGRAMS = False
+"""Whether a synonym's expansion also emits the canonical term's character bigrams. Measured
+with bench/relevance.py (nDCG@10, full / short form): words only 0.9155 / 0.9080, words and
+bigrams 0.9157 / 0.9079, no synonyms 0.9140 / 0.9048. The bigrams add nothing the words do not
+already bring, so they are left out (fewer postings per expanded term)."""
+
+Phrase = tuple[str, ...]
+Target = tuple[str, bool]
+"""What an English phrase emits: a glossary term (False: its Chinese words and bigrams) or a
+canonical term of the synonyms (True: expanded as in 7.)."""
 
 ABBREVIATIONS: frozenset[str] = frozenset(
     {
@@ -552,7 +578,6 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RUN = re.compile(rf"[{_CJK}]+")
 _HAS_CJK = re.compile(rf"[{_CJK}]")
 _LATIN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)*")
-_LATIN_PIECE = re.compile(r"[a-z0-9]+")
 _ORIGINAL_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 # Clause boundaries in raw text, before NFKC: CJK and ASCII punctuation, brackets, line breaks.
 # A period splits only before a space or at the end, so 0.1mm and UN38.3 stay whole.
@@ -587,15 +612,22 @@ class Analyzer:
         stem: bool = True,
         bigrams: bool = True,
         glossary: Mapping[str, tuple[str, ...]] = ENGLISH_GLOSSARY,
+        synonyms: Mapping[str, str] | None = None,
+        synonym_bigrams: bool = DEFAULT_SYNONYM_BIGRAMS,
         cache_size: int = CACHE_SIZE,
     ) -> None:
+        """``synonyms`` maps an alias, as written, to its canonical term (for instance
+        ``Taxonomy.synonyms()``); Chinese aliases and canonical terms join the dictionary."""
         domain_terms = tuple(domain_terms)
+        synonyms = dict(synonyms or {})
         # What a worker process needs to build the same analyzer.
         self._spec: dict[str, Any] = {
             "domain_terms": domain_terms,
             "stem": stem,
             "bigrams": bigrams,
             "glossary": dict(glossary),
+            "synonyms": synonyms,
+            "synonym_bigrams": synonym_bigrams,
         }
         self.stem = stem
         self.bigrams = bigrams
@@ -608,7 +640,8 @@ class Analyzer:
         self._jieba.initialized = True
         self._protected: set[str] = set(ABBREVIATIONS)
         added: set[str] = set()
-        for raw in domain_terms:
+        chinese_synonyms = (t for t in (*synonyms, *synonyms.values()) if _HAS_CJK.search(t))
+        for raw in (*domain_terms, *chinese_synonyms):
             term = self.normalize(raw).strip()
             if not term or len(term) > MAX_DOMAIN_TERM_CHARS:
                 continue
@@ -619,24 +652,36 @@ class Analyzer:
             if _HAS_CJK.search(term) and " " not in term and term not in added:
                 added.add(term)
                 self._jieba.add_word(term, DOMAIN_WORD_FREQ)
+        for alias in synonyms:
+            # Abbreviations among the aliases (FSMP, OSAT) are never stemmed; plain English
+            # words (drones) are, so that singular and plural still meet.
+            for word in _ORIGINAL_WORD.findall(unicodedata.normalize("NFKC", alias)):
+                if sum(ch.isupper() for ch in word) >= 2:
+                    self._protected.add(word.lower())
         self.domain_terms: frozenset[str] = frozenset(added)
-        # Glossary keys as stems; a stem shared by two entries that mean different things
-        # (anodized and anode both stem to "anod") is dropped rather than guessed.
-        self._glossary: dict[tuple[str, ...], tuple[str, ...]] = {}
-        clashes: set[tuple[str, ...]] = set()
-        for english, chinese in glossary.items():
-            key = tuple(self._stem_word(w) for w in _LATIN_PIECE.findall(english.lower()))
-            value = tuple(self.normalize(c) for c in chinese)
-            if key and self._glossary.setdefault(key, value) != value:
-                clashes.add(key)
-        for key in clashes:
-            del self._glossary[key]
-        # Exact spellings always work, clash or not.
-        for english, chinese in glossary.items():
-            key = tuple(_LATIN_PIECE.findall(english.lower()))
-            if key:
-                self._glossary[key] = tuple(self.normalize(c) for c in chinese)
+        # English phrases: the glossary's Chinese terms and the canonical terms of aliases.
+        glossary_table = self._phrase_table(
+            (english, tuple((c, False) for c in chinese)) for english, chinese in glossary.items()
+        )
+        alias_table = self._phrase_table(
+            (alias, ((term, True),))
+            for alias, term in synonyms.items()
+            if not _HAS_CJK.search(alias)
+        )
+        self._glossary: dict[Phrase, tuple[Target, ...]] = {}
+        for key in (*glossary_table, *alias_table):
+            glossed = glossary_table.get(key, ())
+            self._glossary[key] = glossed + tuple(
+                (term, True) for term, _ in alias_table.get(key, ()) if (term, False) not in glossed
+            )
         self._max_phrase = max((len(k) for k in self._glossary), default=0)
+        # Chinese and mixed aliases, found as whole jieba words.
+        self._synonyms: dict[str, str] = {}
+        for alias, term in synonyms.items():
+            if _HAS_CJK.search(alias) and self.normalize(alias) != self.normalize(term):
+                self._synonyms[self.normalize(alias).replace(" ", "")] = self.normalize(term)
+        self.synonym_bigrams = synonym_bigrams
+        self._expansions: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._clause = functools.lru_cache(maxsize=cache_size)(self._analyze_clause)
 
     # -- public ---------------------------------------------------------------------------
@@ -713,6 +758,37 @@ class Analyzer:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _phrase_table(
+        self, entries: Iterable[tuple[str, tuple[Target, ...]]]
+    ) -> dict[Phrase, tuple[Target, ...]]:
+        """English phrase -> targets, keyed by its words as the clause pass keeps them (stop
+        words and quantities dropped), as stems and as written. A stem shared by two entries
+        that mean different things (anodized and anode both stem to "anod") is dropped rather
+        than guessed; exact spellings always work, clash or not."""
+        rows = [
+            (self._phrase_words(english), tuple((self.normalize(t), s) for t, s in targets))
+            for english, targets in entries
+        ]
+        table: dict[Phrase, tuple[Target, ...]] = {}
+        clashes: set[Phrase] = set()
+        for words, targets in rows:
+            key = tuple(self._stem_word(w) for w in words)
+            if key and table.setdefault(key, targets) != targets:
+                clashes.add(key)
+        for key in clashes:
+            del table[key]
+        for words, targets in rows:
+            if words:
+                table[words] = targets
+        return table
+
+    def _phrase_words(self, english: str) -> Phrase:
+        return tuple(
+            w
+            for w in _LATIN.findall(self.normalize(english))
+            if w not in ENGLISH_STOP_WORDS and not (w.isdigit() and len(w) < 4)
+        )
+
     def _stem_word(self, word: str) -> str:
         if not self.stem or len(word) < 4 or not word.isalpha() or word in self._protected:
             return word
@@ -726,7 +802,8 @@ class Analyzer:
         text = cast(str, self._t2s.convert(raw)).lower()
         words: list[str] = []
         bigrams: list[str] = []
-        self._chinese(text, words, bigrams)
+        canonical: dict[str, None] = {}  # canonical terms of the synonyms found, in order
+        self._chinese(text, words, bigrams, canonical)
         latin: list[str] = []
         stems: list[str] = []
         for token in _LATIN.findall(text):
@@ -739,30 +816,76 @@ class Analyzer:
                 stems.append(self._stem_word(token))
         words.extend(stems)
         if self._glossary and stems:
-            for chinese in self._glossary_terms(latin, stems):
-                self._chinese(chinese, words, bigrams)
+            for target, is_canonical in self._glossary_terms(latin, stems):
+                if is_canonical:
+                    canonical[target] = None
+                else:
+                    self._chinese(target, words, bigrams, canonical)
+        present = set(words)
+        for term in canonical:
+            term_words, term_bigrams = self._expansion(term)
+            # Only the words the clause lacks: an alias sharing a word with its term (IC设计,
+            # 芯片设计) does not count that word twice.
+            missing = [w for w in term_words if w not in present]
+            words.extend(missing)
+            present.update(missing)
+            if self.synonym_bigrams:
+                bigrams.extend(term_bigrams)
         return tuple(words + bigrams)
 
-    def _chinese(self, text: str, words: list[str], bigrams: list[str]) -> None:
+    def _chinese(
+        self, text: str, words: list[str], bigrams: list[str], canonical: dict[str, None] | None
+    ) -> None:
+        """The Chinese words (jieba search mode: a long word's dictionary sub-words, then the
+        word) and bigrams of ``text``; a whole word that is an alias adds its canonical term
+        to ``canonical`` (an ordered set), unless that is None."""
         if not _HAS_CJK.search(text):
             return
         runs = _CJK_RUN.findall(text)
         lone = {r for r in runs if len(r) == 1}
-        for token in self._jieba.cut_for_search(text, HMM=False):
-            token = token.strip()
-            if not token or not _HAS_CJK.search(token):
-                continue  # punctuation, spaces and pure Latin (handled by the Latin pass)
-            if (len(token) == 1 and token not in lone) or token in CHINESE_STOP_WORDS:
-                continue
-            words.append(token)
+        freq = self._jieba.FREQ
+        for whole in self._jieba.cut(text, HMM=False):
+            # jieba's cut_for_search unrolled, so that a whole word is told from its parts.
+            tokens: list[str] = []
+            if len(whole) > 2:
+                tokens.extend(w for i in range(len(whole) - 1) if freq.get(w := whole[i : i + 2]))
+            if len(whole) > 3:
+                tokens.extend(w for i in range(len(whole) - 2) if freq.get(w := whole[i : i + 3]))
+            tokens.append(whole)
+            for token in tokens:
+                token = token.strip()
+                if not token or not _HAS_CJK.search(token):
+                    continue  # punctuation, spaces and pure Latin (handled by the Latin pass)
+                if (len(token) == 1 and token not in lone) or token in CHINESE_STOP_WORDS:
+                    continue
+                words.append(token)
+            if canonical is not None and self._synonyms:
+                term = self._synonyms.get(whole.strip())
+                if term is not None:
+                    canonical[term] = None
         if self.bigrams:
             for run in runs:
                 bigrams.extend(BIGRAM_PREFIX + run[i : i + 2] for i in range(len(run) - 1))
 
-    def _glossary_terms(self, latin: list[str], stems: list[str]) -> list[str]:
-        """Chinese equivalents of the English words and phrases of a clause (as written, else
-        as stems), longest phrase first, each word used by one phrase at most."""
-        found: list[str] = []
+    def _expansion(self, term: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The words and bigrams of a canonical term (normalised), analysed once and without
+        synonyms, so that an expansion never expands again."""
+        found = self._expansions.get(term)
+        if found is None:
+            words: list[str] = []
+            bigrams: list[str] = []
+            self._chinese(term, words, bigrams, None)
+            for token in _LATIN.findall(term):
+                if (token.isdigit() and len(token) < 4) or token in ENGLISH_STOP_WORDS:
+                    continue
+                words.append(token if token in self._protected else self._stem_word(token))
+            found = self._expansions[term] = (tuple(words), tuple(bigrams))
+        return found
+
+    def _glossary_terms(self, latin: list[str], stems: list[str]) -> list[Target]:
+        """What the English words and phrases of a clause (as written, else as stems) emit,
+        longest phrase first, each word used by one phrase at most."""
+        found: list[Target] = []
         i = 0
         while i < len(stems):
             for size in range(min(self._max_phrase, len(stems) - i), 0, -1):
@@ -787,7 +910,8 @@ _worker_analyzer: Analyzer | None = None
 def _start_worker(spec: dict[str, Any]) -> None:
     global _worker_analyzer
     _worker_analyzer = Analyzer(spec["domain_terms"], stem=spec["stem"], bigrams=spec["bigrams"],
-                                glossary=spec["glossary"], cache_size=0)  # fmt: skip
+                                glossary=spec["glossary"], synonyms=spec["synonyms"],
+                                synonym_bigrams=spec["synonym_bigrams"], cache_size=0)  # fmt: skip
 
 
 def _analyze_in_worker(clauses: list[str]) -> list[str]:

@@ -14,6 +14,12 @@ traditional characters (半導體), full-width or ASCII punctuation and small ty
 4. none        otherwise. ``suggestions`` then lists the nearest chains, sub-fields included,
                so that 固态电池 suggests 新能源 and 低空经济 suggests 高端装备制造.
 
+A sub-field may carry **aliases** (``subfield_aliases``): other names of the same thing that a
+domain engineer uses interchangeably (光刻胶: 抗蚀剂, 光阻, Photoresist; 印制电路板: PCB, 线路板).
+An alias behaves like its sub-field: it suggests (never resolves) the chains owning the sub-field,
+and ``synonyms`` hands the alias -> sub-field table to text matching, which treats an alias in a
+text as its sub-field. An alias names one sub-field only and is never a chain's name or alias.
+
 Unresolved labels are not errors: callers keep them as free tags.
 """
 
@@ -126,6 +132,10 @@ class Chain:
     subfields: tuple[str, ...]
     # Read-only code -> weight in (0, 1); left out of the hash because a mapping is unhashable.
     related: Mapping[str, float] = field(hash=False)
+    # Read-only sub-field -> its other names (every key is one of ``subfields``).
+    subfield_aliases: Mapping[str, tuple[str, ...]] = field(
+        hash=False, default_factory=lambda: MappingProxyType({})
+    )
 
 
 @dataclass(frozen=True)
@@ -224,6 +234,11 @@ class Taxonomy:
                 key = self.normalize(term)
                 if i not in self._subfield.get(key, ()):
                     self._subfield[key] = (*self._subfield.get(key, ()), i)
+        self._synonyms = self._alias_table()
+        for alias, term in self._synonyms.items():
+            # An alias stands for every chain owning its sub-field.
+            key, owners = self.normalize(alias), self._subfield[self.normalize(term)]
+            self._subfield[key] = tuple(dict.fromkeys((*self._subfield.get(key, ()), *owners)))
         for key, owners in self._subfield.items():
             if key in self._alias:
                 # A term that resolves to a chain cannot also be a mere sub-field of one.
@@ -287,8 +302,40 @@ class Taxonomy:
         return chain_a.related.get(chain_b.code, 0.0)
 
     def chains_for_subfield(self, term: str) -> list[str]:
+        """The chains owning a sub-field, named by itself or by one of its aliases."""
         owners = self._subfield.get(self.normalize(term), ())
         return [self.chains[i].name for i in owners]
+
+    def synonyms(self) -> dict[str, str]:
+        """Every sub-field alias, as written in the data, mapped to its sub-field."""
+        return dict(self._synonyms)
+
+    # -- sub-field aliases --------------------------------------------------------------------
+
+    def _alias_table(self) -> dict[str, str]:
+        """alias -> sub-field over all chains, checked: an alias names one sub-field (a
+        sub-field listed by two chains may list its aliases in both), and a sub-field with
+        aliases is nobody's alias, so one lookup always reaches the canonical term."""
+        table: dict[str, str] = {}
+        owner_of: dict[str, str] = {}  # normalised alias -> sub-field
+        for chain in self.chains:
+            for term, aliases in chain.subfield_aliases.items():
+                for alias in aliases:
+                    key = self.normalize(alias)
+                    if not key:
+                        raise TaxonomyError(f"{chain.code}: alias {alias!r} of {term!r} is empty")
+                    known = owner_of.setdefault(key, term)
+                    if self.normalize(known) != self.normalize(term):
+                        raise TaxonomyError(
+                            f"{chain.code}: alias {alias!r} names both {known!r} and {term!r}"
+                        )
+                    table.setdefault(alias, term)
+        canonical = {self.normalize(term) for term in table.values()}
+        for alias, term in table.items():
+            # A spelling of the term itself (MiniLED for Mini LED) is no alias chain.
+            if self.normalize(alias) in canonical - {self.normalize(term)}:
+                raise TaxonomyError(f"alias {alias!r} of {term!r} has aliases of its own")
+        return table
 
     # -- resolution ---------------------------------------------------------------------------
 
@@ -433,6 +480,9 @@ def _validate(chains: tuple[Chain, ...]) -> None:
             raise TaxonomyError(f"code {chain.code!r} is not UPPER_SNAKE ASCII")
         if chain.category not in _CATEGORIES:
             raise TaxonomyError(f"{chain.code}: unknown category {chain.category!r}")
+        for term in chain.subfield_aliases:
+            if term not in chain.subfields:
+                raise TaxonomyError(f"{chain.code}: aliases given for {term!r}, not a sub-field")
         for other, weight in chain.related.items():
             if other not in by_code or other == chain.code:
                 raise TaxonomyError(f"{chain.code}: related code {other!r} is not another chain")
@@ -454,6 +504,9 @@ def parse_chains(document: Mapping[str, Any]) -> tuple[Chain, ...]:
             traditional=tuple(item.get("traditional", ())),
             subfields=tuple(item.get("subfields", ())),
             related=MappingProxyType({k: float(v) for k, v in item.get("related", {}).items()}),
+            subfield_aliases=MappingProxyType(
+                {k: tuple(v) for k, v in item.get("subfield_aliases", {}).items()}
+            ),
         )
         for item in document["chains"]
     )

@@ -225,3 +225,6 @@ def test_industry_chains_lists_the_taxonomy(client: TestClient) -> None:
     names = {item["name"] for item in items}
     assert {"新能源", "下一代移动通信（6G）", "具身智能"} <= names
     assert all(item["code"] and item["name_en"] for item in items)
+    semiconductors = next(item for item in items if item["code"] == "SEMICONDUCTOR_IC")
+    assert "抗蚀剂" in semiconductors["subfield_aliases"]["光刻胶"]
+    assert all(set(item["subfield_aliases"]) <= set(item["subfields"]) for item in items)

@@ -6,6 +6,7 @@ import jieba
 import pytest
 
 from services.matching.text import BIGRAM_PREFIX, Analyzer, is_bigram
+from services.shared.taxonomy import load_taxonomy
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +96,130 @@ def test_worker_processes_analyse_clauses_exactly_as_in_process(analyzer: Analyz
     expected = [analyzer.analyze_clause(c) for c in clauses]
     assert list(analyzer.analyze_clauses(clauses, workers=1, chunk=2)) == expected
     assert list(analyzer.analyze_clauses(clauses, workers=0, chunk=2)) == expected
+
+
+# -- synonyms (sub-field aliases) ---------------------------------------------------------------
+
+SYNONYMS = {
+    "抗蚀剂": "光刻胶",
+    "光阻": "光刻胶",
+    "Photoresist": "光刻胶",
+    "线路板": "印制电路板",
+    "锂电": "锂离子电池",
+    "IC设计": "芯片设计",
+    "Lyophilization": "冻干",
+    "Cobots": "协作机器人",
+    "MiniLED": "Mini LED",
+}
+
+
+@pytest.fixture(scope="module")
+def synonym_analyzer() -> Analyzer:
+    return Analyzer(["锂电设备"], synonyms=SYNONYMS)
+
+
+@pytest.fixture(scope="module")
+def taxonomy_analyzer() -> Analyzer:
+    tax = load_taxonomy()
+    terms = [t for c in tax.chains for t in (c.name, *c.aliases, *c.subfields)]
+    return Analyzer(terms, synonyms=tax.synonyms())
+
+
+def test_chinese_alias_segments_whole(synonym_analyzer: Analyzer) -> None:
+    assert "抗蚀剂" not in Analyzer().words("抗蚀剂涂布工艺")
+    assert "抗蚀剂" in synonym_analyzer.words("抗蚀剂涂布工艺")
+    assert "ic设计" in synonym_analyzer.words("IC设计服务")
+
+
+def test_alias_emits_the_canonical_terms_words(synonym_analyzer: Analyzer) -> None:
+    words = synonym_analyzer.words("抗蚀剂涂布工艺")
+    assert "光刻胶" in words
+    assert "芯片设计" in synonym_analyzer.words("IC设计服务")
+    assert {"印制电路板", "电路板"} <= set(synonym_analyzer.words("线路板打样"))
+
+
+def test_alias_and_canonical_term_meet_on_the_canonical_words(
+    synonym_analyzer: Analyzer,
+) -> None:
+    supplier = set(synonym_analyzer.words("光刻胶涂布与显影"))
+    demand = set(synonym_analyzer.words("需要抗蚀剂涂布验证"))
+    assert "光刻胶" in supplier & demand
+
+
+def test_canonical_term_itself_is_not_expanded_again(synonym_analyzer: Analyzer) -> None:
+    assert synonym_analyzer.words("光刻胶") == Analyzer(["光刻胶"]).words("光刻胶")
+    words = synonym_analyzer.words("线路板 印制电路板")
+    assert words.count("印制电路板") == 1
+
+
+def test_alias_counts_once_per_clause(synonym_analyzer: Analyzer) -> None:
+    assert synonym_analyzer.words("抗蚀剂和光阻").count("光刻胶") == 1
+
+
+def test_traditional_form_of_an_alias_expands(synonym_analyzer: Analyzer) -> None:
+    assert "光刻胶" in synonym_analyzer.words("抗蝕劑塗布")
+    assert "印制电路板" in synonym_analyzer.words("線路板打樣")
+
+
+def test_alias_inside_a_longer_word_does_not_expand(synonym_analyzer: Analyzer) -> None:
+    # 锂电设备 is equipment, not a battery: its sub-word 锂电 is not a mention of the alias.
+    words = synonym_analyzer.words("锂电设备调试")
+    assert "锂电设备" in words
+    assert "锂离子电池" not in words
+    assert "锂离子电池" in synonym_analyzer.words("锂电 pack 测试")
+
+
+def test_english_alias_expands_to_the_chinese_canonical_term(synonym_analyzer: Analyzer) -> None:
+    assert "冻干" in synonym_analyzer.words("lyophilization of probiotics")
+    # Matched on stems, like the glossary: the singular meets the alias written as a plural.
+    assert "协作机器人" in synonym_analyzer.words("Cobot integration")
+    assert {"mini", "led"} <= set(synonym_analyzer.words("MiniLED backlight"))
+
+
+def test_synonym_bigrams_are_optional() -> None:
+    plain = Analyzer(synonyms={"线路板": "印制电路板"})
+    with_bigrams = Analyzer(synonyms={"线路板": "印制电路板"}, synonym_bigrams=True)
+    assert BIGRAM_PREFIX + "印制" not in plain.analyze("线路板")
+    assert BIGRAM_PREFIX + "印制" in with_bigrams.analyze("线路板")
+
+
+def test_no_taxonomy_alias_expands_into_an_unrelated_chain(
+    taxonomy_analyzer: Analyzer,
+) -> None:
+    tax = load_taxonomy()
+    synonyms = tax.synonyms()
+    # The same dictionary without expansion: what the alias and its sub-field say by themselves.
+    chinese = [t for t in (*synonyms, *synonyms.values()) if any(ch >= "\u4e00" for ch in t)]
+    plain = Analyzer(
+        [*(t for c in tax.chains for t in (c.name, *c.aliases, *c.subfields)), *chinese]
+    )
+    for alias, term in synonyms.items():
+        added = set(taxonomy_analyzer.analyze(alias)) - set(plain.analyze(alias))
+        # What an alias adds is its own sub-field's words, or those of another alias written
+        # inside it (AI药物研发 holds AI): nothing the text does not name.
+        named = [t for a, t in synonyms.items() if a.lower() in alias.lower()]
+        assert added <= set().union(*(plain.analyze(t) for t in named)), alias
+        assert set(tax.chains_for_subfield(term)) <= set(tax.chains_for_subfield(alias)), alias
+
+
+def test_every_taxonomy_alias_reaches_its_subfield(taxonomy_analyzer: Analyzer) -> None:
+    tax = load_taxonomy()
+    synonyms = tax.synonyms()
+    # The sub-field's own words (no glossary, no synonyms) are what an alias brings.
+    bare = Analyzer([t for c in tax.chains for t in c.subfields], glossary={})
+    for alias, term in synonyms.items():
+        words = set(taxonomy_analyzer.words(alias))
+        assert set(bare.words(term)) <= words, (alias, term)
+
+
+def test_worker_processes_expand_synonyms_as_in_process(synonym_analyzer: Analyzer) -> None:
+    clauses = [f"第{i}批抗蚀剂与线路板 photoresist 锂电设备" for i in range(6)]
+    expected = [synonym_analyzer.analyze_clause(c) for c in clauses]
+    assert any("光刻胶" in terms for terms in expected)
+    assert list(synonym_analyzer.analyze_clauses(clauses, workers=1, chunk=1)) == expected
+
+
+def test_expansion_adds_only_the_words_the_clause_lacks(synonym_analyzer: Analyzer) -> None:
+    words = synonym_analyzer.words("IC设计服务")
+    assert words.count("设计") == 1
+    assert {"芯片", "芯片设计"} <= set(words)

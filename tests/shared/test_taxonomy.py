@@ -426,3 +426,90 @@ def test_repeated_labels_are_answered_from_the_cache() -> None:
     cold = fresh()
     first = cold.resolve("New Enegry")
     assert cold.resolve("New Enegry") is first
+
+
+# -- sub-field aliases --------------------------------------------------------------------------
+
+
+def _with_aliases(tax: Taxonomy, code: str, aliases: dict[str, tuple[str, ...]]) -> list[Chain]:
+    chain = next(c for c in tax.chains if c.code == code)
+    changed = dataclasses.replace(
+        chain, subfield_aliases=MappingProxyType({**chain.subfield_aliases, **aliases})
+    )
+    return [changed if c is chain else c for c in tax.chains]
+
+
+def test_every_chain_gives_aliases_for_most_of_its_subfields(tax: Taxonomy) -> None:
+    for chain in tax.chains:
+        assert len(chain.subfield_aliases) >= len(chain.subfields) // 2, chain.code
+        for term, aliases in chain.subfield_aliases.items():
+            assert term in chain.subfields, (chain.code, term)
+            assert aliases and len(set(aliases)) == len(aliases), (chain.code, term)
+
+
+def test_synonyms_map_each_alias_to_its_subfield(tax: Taxonomy) -> None:
+    synonyms = tax.synonyms()
+    assert synonyms["抗蚀剂"] == "光刻胶"
+    assert synonyms["Photoresist"] == "光刻胶"
+    assert synonyms["线路板"] == "印制电路板"
+    assert synonyms["锂电池"] == "锂离子电池"
+    assert synonyms["无纺布"] == "非织造布"
+    assert len(synonyms) == sum(len(a) for c in tax.chains for a in c.subfield_aliases.values())
+
+
+def test_every_alias_stands_for_the_chains_of_its_subfield_and_resolves_none(
+    tax: Taxonomy,
+) -> None:
+    for alias, term in tax.synonyms().items():
+        parents = tax.chains_for_subfield(term)
+        # An alias that is a sub-field itself (AI, of 具身智能 too) keeps its own chains.
+        own = {c.name for c in tax.chains if alias in c.subfields}
+        assert parents, term
+        assert set(tax.chains_for_subfield(alias)) == set(parents) | own, alias
+        resolution = tax.resolve(alias)
+        assert resolution.chain is None, alias
+        assert resolution.suggestions[0] in parents, alias
+
+
+def test_traditional_spelling_of_an_alias_finds_its_chain(tax: Taxonomy) -> None:
+    assert tax.chains_for_subfield("抗蝕劑") == ["半导体及集成电路"]
+    assert tax.chains_for_subfield("無紡布") == ["纺织服装鞋帽"]
+
+
+def test_alias_of_a_subfield_listed_by_two_chains_names_both(tax: Taxonomy) -> None:
+    assert set(tax.chains_for_subfield("Synthetic Biology")) == {"食品饮料", "未来生命健康"}
+
+
+def test_taxonomy_refuses_an_alias_naming_two_subfields(tax: Taxonomy) -> None:
+    chains = _with_aliases(tax, "NEW_ENERGY", {"光伏": ("抗蚀剂",)})
+    with pytest.raises(TaxonomyError, match="names both"):
+        Taxonomy(chains)
+
+
+def test_taxonomy_refuses_aliases_of_a_term_that_is_not_a_subfield(tax: Taxonomy) -> None:
+    chains = _with_aliases(tax, "NEW_ENERGY", {"光刻胶": ("光阻胶",)})
+    with pytest.raises(TaxonomyError, match="not a sub-field"):
+        Taxonomy(chains)
+
+
+def test_taxonomy_refuses_an_alias_that_is_a_chain_name(tax: Taxonomy) -> None:
+    chains = _with_aliases(tax, "FOOD_BEVERAGE", {"冷链": ("芯片",)})
+    with pytest.raises(TaxonomyError, match="sub-field"):
+        Taxonomy(chains)
+
+
+def test_taxonomy_refuses_an_alias_with_aliases_of_its_own(tax: Taxonomy) -> None:
+    # 光伏 has aliases; as an alias of 风电 it would send text on to a third term.
+    chains = _with_aliases(tax, "NEW_ENERGY", {"风电": ("光伏",)})
+    with pytest.raises(TaxonomyError, match="aliases of its own"):
+        Taxonomy(chains)
+
+
+def test_json_without_subfield_aliases_still_loads(raw: dict[str, Any]) -> None:
+    stripped = {
+        **raw,
+        "chains": [{k: v for k, v in c.items() if k != "subfield_aliases"} for c in raw["chains"]],
+    }
+    tax = Taxonomy(parse_chains(stripped))
+    assert tax.synonyms() == {}
+    assert tax.chains_for_subfield("抗蚀剂") == []
