@@ -144,11 +144,13 @@ def test_index_status_reports_counts_and_lag(api: TestClient) -> None:
 
 def test_min_version_beyond_the_catalog_is_422_at_once(sqlite_url: str) -> None:
     # A version no write has produced cannot be waited for: the caller hears so without a wait.
-    with in_process_stack(sqlite_url, min_version_timeout=5.0) as api:
+    # The wait allowed is long, so "at once" is told apart from "after the wait" even when a
+    # busy machine slows the first request down (the first index sync runs then too).
+    with in_process_stack(sqlite_url, min_version_timeout=30.0) as api:
         started = time.monotonic()
         response = api.get("/v1/demands/x/matches", params={"min_version": 10_000})
         elapsed = time.monotonic() - started
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in response.json()["errors"]] == ["query.min_version"]
-    assert elapsed < 2
+    assert elapsed < 10
