@@ -109,7 +109,9 @@ def test_import_and_matching_spend_more_of_the_rate_limit(sqlite_url: str) -> No
         imported = api.post("/v1/import", json={}, headers=headers)
         assert imported.status_code == 200, imported.text
         assert imported.headers["ratelimit-remaining"] == "4"
-        matched = api.post("/v1/match", json=demand_body(), headers=headers)
+        # min_version: wait for the index's first sync instead of racing it (a 503 then).
+        since = {"min_version": imported.json()["version"]}
+        matched = api.post("/v1/match", json=demand_body(), headers=headers, params=since)
         assert matched.status_code == 200, matched.text
         assert matched.headers["ratelimit-remaining"] == "1"
         read = api.get("/v1/platforms", headers=headers)
