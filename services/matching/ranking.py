@@ -672,19 +672,17 @@ class MatchIndex:
                 for d, j in self._top(scored, limit)
                 for doc in (self._doc(d),)
             ]
+        best = self._top(scored, limit)
+        terms = self._top_terms(cols, data, [d for d, _ in best])
         return [
             self._match(
                 d,
-                text=(
-                    float(scored.similarity[j]),
-                    float(scored.relative[j]),
-                    self._top_terms(cols, data, d),
-                ),
+                text=(float(scored.similarity[j]), float(scored.relative[j]), matched),
                 chain=(chain_weight, float(scored.chain_score[j]), slots, chain_source),
                 tags=(float(tag_score[d]), tag_hits, tag_weights),
                 constraints=self._constraint_details(demand, d, scored.factors, j, cues, outcomes),
             )
-            for d, j in self._top(scored, limit)
+            for (d, j), matched in zip(best, terms, strict=True)
         ]
 
     def demand_chains(self, demand: DemandQuery) -> tuple[list[str], str]:
@@ -740,19 +738,17 @@ class MatchIndex:
             return _Scored(candidates, similarity, relative, total, chain_score, {})
 
         scored = self._search(cols, data, tag_score, (eligible, score), limit, w.chain, 1.0)
+        best = self._top(scored, limit)
+        terms = self._top_terms(cols, data, [d for d, _ in best])
         return [
             self._match(
                 d,
-                text=(
-                    float(scored.similarity[j]),
-                    float(scored.relative[j]),
-                    self._top_terms(cols, data, d),
-                ),
+                text=(float(scored.similarity[j]), float(scored.relative[j]), matched),
                 chain=(w.chain, float(scored.chain_score[j]), weighted_slots, "given"),
                 tags=(float(tag_score[d]), tag_hits, tag_weights),
                 constraints=[],
             )
-            for d, j in self._top(scored, limit)
+            for (d, j), matched in zip(best, terms, strict=True)
         ]
 
     def _search(
@@ -777,26 +773,32 @@ class MatchIndex:
         vector operation costs tens of microseconds, while gathering a candidate list of the
         same size costs several times that."""
         restrict, score = scorer
-        similarity = np.concatenate(
-            [self._segment_similarity(self._main, cols, data), self._delta_similarity(cols, data)]
-        )
+        similarity = self._segment_similarity(self._main, cols, data)
+        if len(self._delta.docs):
+            similarity = np.concatenate([similarity, self._delta_similarity(cols, data)])
         hit = (similarity > 0) | (tag_score > 0)
         hit[: self._n_main] &= self._alive
         restrict(hit)
-        best = float(similarity.max(where=hit, initial=0.0))
+        # Rows left out get a cosine of 0. Multiplying by the mask is an order of magnitude
+        # faster than np.where or a masked assignment with a scalar (measured at 100k rows).
+        similarity *= hit
+        best = float(similarity.max())
         first = SHORTLIST + 4 * limit
         if np.count_nonzero(hit) <= first:
             candidates = np.flatnonzero(hit)
             return score(candidates, similarity[candidates], best)
         w = self.weights
-        # The bound without its constant terms orders the rows the same way.
+        # The bound without its constant terms orders the rows the same way. Every candidate
+        # shares a term or a tag, so its ``order`` is above 0: the rows left out, set to 0,
+        # rank below all of them.
         order = w.tag * tag_score
         if best > 0:
             order += (w.text / best) * similarity
-        order[~hit] = -np.inf
+        order *= hit
         top = _largest(order, first)
         floor = -float(np.partition(-score(top, similarity[top], best).total, limit - 1)[limit - 1])
-        keep = np.flatnonzero((order + ceiling) * max_factor >= floor - 1e-5)
+        # bound = (order + ceiling) * max_factor >= floor, solved for order once.
+        keep = np.flatnonzero((order >= (floor - 1e-5) / max_factor - ceiling) & hit)
         return score(keep, similarity[keep], best)
 
     def _segment_similarity(
@@ -953,35 +955,66 @@ class MatchIndex:
         norm = float(np.sqrt(np.dot(data, data)))
         return cols, (data / norm if norm > 0 else data).astype(np.float32)
 
-    def _top_terms(self, cols: IntArray, data: FloatArray, d: int) -> list[dict[str, Any]]:
-        """The query terms contributing most to row ``d``'s cosine."""
-        doc_cols, doc_data = self._row(d)
-        if not len(doc_cols) or not len(cols):
-            return []
-        # Both term lists are sorted: look the query's terms up in the row.
-        at = np.minimum(np.searchsorted(doc_cols, cols), len(doc_cols) - 1)
-        in_query = np.flatnonzero(doc_cols[at] == cols)
-        common = cols[in_query]
-        values = doc_data[at[in_query]] * data[in_query]
-        # The largest few (enough for the bigrams skipped below), ties by term.
-        best = np.argsort(-values, kind="stable")[: 4 * self.weights.matched_terms + 8]
-        contributions = sorted(
-            zip(
-                values[best].tolist(),
-                map(self._vocabulary.term, common[best].tolist()),
-                strict=True,
-            ),
-            key=lambda item: (-item[0], item[1]),
-        )
-        shown: list[dict[str, Any]] = []
-        for value, term in contributions:
-            if len(shown) >= self.weights.matched_terms:
-                break
-            label = term[len(BIGRAM_PREFIX) :] if is_bigram(term) else term
-            if any(label in s["term"] for s in shown):
-                continue  # a bigram of a word already listed says nothing new
-            shown.append({"term": label, "contribution": round(value, 6)})
-        return shown
+    def _top_terms(
+        self, cols: IntArray, data: FloatArray, rows: Sequence[int]
+    ) -> list[list[dict[str, Any]]]:
+        """For each of ``rows``, the query terms contributing most to its cosine.
+
+        One pass over all the rows' terms: a result page of ten rows costs a handful of
+        array operations instead of a dozen per row."""
+        if not len(cols) or not rows:
+            return [[] for _ in rows]
+        pieces = [self._row(d) for d in rows]
+        lengths = np.fromiter((len(c) for c, _ in pieces), dtype=np.int64, count=len(pieces))
+        doc_cols = np.concatenate([c for c, _ in pieces])
+        doc_data = np.concatenate([x for _, x in pieces])
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        # The query's terms are sorted: look each row term up among them.
+        at = np.minimum(np.searchsorted(cols, doc_cols), len(cols) - 1)
+        common = np.flatnonzero(cols[at] == doc_cols)
+        values = doc_data[common] * data[at[common]]
+        owners = owner[common]
+        # Grouped by row, largest contribution first within a row.
+        order = np.lexsort((-values, owners))
+        bounds = np.searchsorted(owners[order], np.arange(len(rows) + 1)).tolist()
+        values_sorted = values[order].tolist()
+        terms_sorted = doc_cols[common][order].tolist()
+        limit = self.weights.matched_terms
+        out: list[list[dict[str, Any]]] = []
+        term = self._vocabulary.term
+        for r in range(len(rows)):
+            found = list(
+                zip(
+                    values_sorted[bounds[r] : bounds[r + 1]],
+                    terms_sorted[bounds[r] : bounds[r + 1]],
+                    strict=True,
+                )
+            )
+            # Ties (equal contributions) go by term text; only the terms looked at are
+            # spelled out.
+            shown: list[dict[str, Any]] = []
+            i = 0
+            labels: list[str] = []
+            while i < len(found) and len(shown) < limit:
+                j = i + 1
+                while j < len(found) and found[j][0] == found[i][0]:
+                    j += 1
+                tied = (
+                    [(term(found[i][1]), found[i][0])]
+                    if j == i + 1
+                    else sorted((term(t), v) for v, t in found[i:j])
+                )
+                for text, value in tied:
+                    if len(shown) >= limit:
+                        break
+                    label = text[len(BIGRAM_PREFIX) :] if is_bigram(text) else text
+                    if any(label in listed for listed in labels):
+                        continue  # a bigram of a word already listed says nothing new
+                    labels.append(label)
+                    shown.append({"term": label, "contribution": round(value, 6)})
+                i = j
+            out.append(shown)
+        return out
 
     # -- chains ---------------------------------------------------------------------------
 
@@ -1130,17 +1163,25 @@ class MatchIndex:
         total = sum(tag_weights.values())
         if total <= 0:
             return score, hits
+        best = np.zeros(n, dtype=np.float32)  # one demand tag's credit per row, reset after
         for key, weight in tag_weights.items():
             matches = self._tag_matches(key)
             if not matches:
                 continue
             hits[key] = matches
-            best = np.zeros(n, dtype=np.float32)
+            # Ascending credit: a row holding several matching tags keeps the best credit.
+            # Only the rows holding one are touched, not the whole catalog per tag.
+            touched = []
             for j, credit in sorted(matches, key=lambda m: m[1]):
                 for rows in self._holders(lambda s: s.T, j):
-                    best[rows] = np.maximum(best[rows], credit)
-            score += weight * best
-        return score / total, hits
+                    best[rows] = credit
+                    touched.append(rows)
+            if touched:
+                rows = np.concatenate(touched)
+                score[rows] += weight * best[rows]  # a repeated row adds once
+                best[rows] = 0.0
+        score /= total
+        return score, hits
 
     # -- constraints ----------------------------------------------------------------------
 
