@@ -454,3 +454,23 @@ def test_largest_falls_back_when_the_sample_sees_no_candidate() -> None:
     values = np.full(200_000, -np.inf, dtype=np.float32)
     values[[7, 70_001, 199_999]] = [0.5, 0.25, 0.75]  # too sparse for a strided sample
     assert sorted(_largest(values, 2).tolist()) == [7, 199_999]
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_combine_columns_equals_the_submatrix_product(
+    kernel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scipy.sparse as sp
+
+    from services.matching import ranking
+
+    if not kernel:  # what a scipy without the kernel module would run
+        monkeypatch.setattr(ranking, "_csc_matvec", None)
+    rng = np.random.default_rng(7)
+    Xc = sp.random(3_000, 400, density=0.05, format="csc", dtype=np.float32, random_state=7)
+    cols = np.sort(rng.choice(400, size=37, replace=False)).astype(np.int32)
+    weights = rng.random(37, dtype=np.float32)
+    expected = np.asarray(Xc[:, cols] @ weights, dtype=np.float32).ravel()
+    got = ranking.combine_columns(Xc, cols, weights)
+    assert got.dtype == np.float32 and got.shape == (3_000,)
+    assert np.array_equal(got, expected)  # the same sums in the same order
