@@ -101,6 +101,7 @@ def create_app(
         default=Timeouts(connect, settings.upstream_timeout_seconds),
         import_=Timeouts(connect, settings.import_timeout_seconds),
         matching=Timeouts(connect, settings.matching_timeout_seconds),
+        report=Timeouts(connect, settings.report_timeout_seconds),
     )
 
     def new_client() -> UpstreamClient:

@@ -33,6 +33,13 @@ class GatewaySettings(ServiceSettings):
         le=300,
         description="Time matching has to answer; above matching's `min_version` wait (5 s).",
     )
+    report_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Time matching has to answer `/v1/reports/…`: the first report after a "
+        "catalog change ranks every open demand.",
+    )
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     upstream_retries: int = Field(
         default=2, ge=0, le=10, description="Retries of idempotent requests that could not connect."

@@ -45,6 +45,7 @@ _MATCHING_PATHS = re.compile(
     r"|(platforms|manufacturers)/[^/]+/similar)/?$"
 )
 _IMPORT_PATH = re.compile(r"^/v1/import/?$")
+_REPORT_PATHS = re.compile(r"^/v1/reports/[^/]+/?$")
 # The matching paths that rank (``/v1/index`` only reports status).
 _RANKING_PATHS = re.compile(
     r"^/v1/(match|demands/[^/]+/matches|(platforms|manufacturers)/[^/]+/similar)/?$"
@@ -109,10 +110,15 @@ class RouteTimeouts:
     default: Timeouts
     import_: Timeouts
     matching: Timeouts
+    # A report ranks every open demand once per index version: the first one after a change
+    # may take far longer than a single match.
+    report: Timeouts | None = None
 
     def for_path(self, path: str) -> Timeouts:
         if _IMPORT_PATH.match(path):
             return self.import_
+        if self.report is not None and _REPORT_PATHS.match(path):
+            return self.report
         if _MATCHING_PATHS.match(path):
             return self.matching
         return self.default

@@ -138,6 +138,8 @@ class Upstream:
             routes=[
                 Route("/v1/echo", echo, methods=methods),
                 Route("/v1/import", slow, methods=methods),
+                Route("/v1/reports/coverage", slow, methods=methods),
+                Route("/v1/match", slow, methods=methods),
                 Route("/v1/slow", slow, methods=methods),
                 Route("/v1/big", big, methods=methods),
                 Route("/readyz", ready),

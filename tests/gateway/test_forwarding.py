@@ -239,10 +239,14 @@ def test_traceparent_validation(value: str, valid: bool) -> None:
     assert (parse_traceparent(value) is not None) is valid
 
 
-def test_route_timeouts_pick_the_import_and_matching_budgets() -> None:
+def test_route_timeouts_pick_the_import_matching_and_report_budgets() -> None:
     timeouts = RouteTimeouts(
-        default=Timeouts(1, 10), import_=Timeouts(1, 120), matching=Timeouts(1, 8)
+        default=Timeouts(1, 10),
+        import_=Timeouts(1, 120),
+        matching=Timeouts(1, 8),
+        report=Timeouts(1, 90),
     )
+    assert timeouts.for_path("/v1/reports/coverage").read == 90
     assert timeouts.for_path("/v1/import").read == 120
     assert timeouts.for_path("/v1/demands/d1/matches").read == 8
     assert timeouts.for_path("/v1/match").read == 8
@@ -269,6 +273,8 @@ def real(upstream: Upstream) -> Iterator[str]:
             matching_url=upstream_url,
             upstream_timeout_seconds=0.5,
             import_timeout_seconds=5,
+            matching_timeout_seconds=0.5,
+            report_timeout_seconds=5,
         )
         with serve(create_app(settings)) as gateway_url:
             yield gateway_url
@@ -352,6 +358,14 @@ def test_real_hop_times_out_within_the_route_budget(real: str) -> None:
 def test_real_hop_gives_import_its_longer_budget(real: str) -> None:
     response = httpx.post(real + "/v1/import?seconds=1", headers=KEY, content=b"{}", timeout=10)
     assert response.status_code == 200, "1 s is over the default 0.5 s but within import's 5 s"
+
+
+def test_real_hop_gives_reports_their_longer_budget(real: str) -> None:
+    slow = {"seconds": "1"}  # over matching's 0.5 s, within the report's 5 s
+    report = httpx.get(real + "/v1/reports/coverage", params=slow, headers=KEY, timeout=10)
+    assert report.status_code == 200, report.text
+    match = httpx.post(real + "/v1/match", params=slow, headers=KEY, content=b"{}", timeout=10)
+    assert match.status_code == 504
 
 
 def test_real_unreachable_upstream_is_503_after_retries() -> None:
