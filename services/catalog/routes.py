@@ -21,7 +21,6 @@ from services.catalog.keys import KeyService
 from services.catalog.lifecycle import DemandLifecycle, UnitFactory
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService, Clock, Resource, random_id, utcnow
-from services.catalog.webhooks import Caller as WebhookCaller
 from services.catalog.webhooks import WebhookService
 from services.shared import caller
 from services.shared.errors import BadRequestError
@@ -576,18 +575,14 @@ def _supplier_outcomes_endpoint(kind: Literal["platform", "manufacturer"]):  # t
     return supplier_outcomes
 
 
-def webhook_caller(request: Request) -> WebhookCaller:
-    """Who manages webhooks: the consumer and scopes the gateway vouches for (a call from
-    inside the system acts as an anonymous consumer without admin rights)."""
-    who = caller.from_headers(
+def webhook_caller(request: Request) -> caller.Caller:
+    """Who manages webhooks: the consumer and scopes the gateway vouches for."""
+    return caller.from_headers(
         request.headers.get(caller.CONSUMER_HEADER), request.headers.get(caller.SCOPES_HEADER)
     )
-    return WebhookCaller(
-        consumer_id=who.consumer_id or idempotency.ANONYMOUS, is_admin=who.is_admin
-    )
 
 
-CallerDep = Annotated[WebhookCaller, Depends(webhook_caller)]
+CallerDep = Annotated[caller.Caller, Depends(webhook_caller)]
 
 
 def _webhooks(request: Request, repo: CatalogRepository) -> WebhookService:

@@ -30,9 +30,11 @@ import orjson
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from services.catalog import schemas as s
+from services.catalog.idempotency import ANONYMOUS
 from services.catalog.models import Webhook, WebhookDelivery
 from services.catalog.pagination import decode_cursor, encode_cursor
 from services.catalog.repository import PRIVATE_RESOURCES, CatalogRepository
+from services.shared.caller import Caller
 from services.shared.errors import FieldIssue, InvalidInputError, NotFoundError
 
 Clock = Callable[[], datetime]
@@ -47,12 +49,11 @@ CHANGES_LISTED = 100
 RETRY_DELAYS_SECONDS: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling, as the gateway verified it."""
-
-    consumer_id: str
-    is_admin: bool
+def _owner_of(caller: Caller) -> str:
+    """The consumer a caller's webhooks belong to. A call from inside the system (no consumer
+    header) manages webhooks as the anonymous consumer, without admin rights: registering
+    endpoints is a consumer's act, never an implicit privilege of the internal network."""
+    return caller.consumer_id or ANONYMOUS
 
 
 # ---------------------------------------------------------------- retry schedule
@@ -304,7 +305,7 @@ class WebhookService:
         now = self.clock()
         row = Webhook(
             id=self.new_id("whk"),
-            owner_id=caller.consumer_id,
+            owner_id=_owner_of(caller),
             owner_is_admin=caller.is_admin,
             url=body.url,
             event_types=list(body.event_types),
@@ -319,7 +320,7 @@ class WebhookService:
 
     def list_page(self, caller: Caller, filters: s.WebhookFilters) -> s.WebhookPage:
         rows = self.repo.list_webhooks(
-            None if caller.is_admin else caller.consumer_id,
+            None if caller.is_admin else _owner_of(caller),
             decode_cursor(filters.cursor),
             filters.limit + 1,
         )
@@ -358,7 +359,7 @@ class WebhookService:
     def _webhook(self, caller: Caller, webhook_id: str) -> Webhook:
         row = self.repo.get(Webhook, webhook_id) if 0 < len(webhook_id) <= 40 else None
         # Another consumer's webhook answers exactly like a missing one: no probing for ids.
-        if row is None or (not caller.is_admin and row.owner_id != caller.consumer_id):
+        if row is None or (not caller.is_admin and row.owner_id != _owner_of(caller)):
             raise NotFoundError(f"Webhook '{webhook_id}' does not exist.")
         return row
 

@@ -25,7 +25,6 @@ from services.catalog.service import CatalogService, random_id, utcnow
 from services.catalog.webhooks import (
     CHANGES_LISTED,
     AttemptOutcome,
-    Caller,
     RetrySchedule,
     WebhookService,
     check_url,
@@ -34,7 +33,8 @@ from services.catalog.webhooks import (
     refused_target,
     signed_headers,
 )
-from services.shared.errors import InvalidInputError
+from services.shared.caller import INTERNAL, Caller
+from services.shared.errors import InvalidInputError, NotFoundError
 from services.shared.taxonomy import load_taxonomy
 from tests.catalog.conftest import catalog_settings, demand_body, platform_body
 from tests.webhook_receiver import Receiver
@@ -474,6 +474,22 @@ def test_one_url_may_be_registered_twice(client: TestClient) -> None:
         body = s.WebhookCreate(url=HOOK, event_types=["catalog.changed"])
         ids = {service.create(Caller("csm_alice", False), body).id for _ in range(2)}
     assert len(ids) == 2
+
+
+def test_an_internal_caller_manages_webhooks_as_the_anonymous_consumer(client: TestClient) -> None:
+    # Inside the system (no consumer header) is not an admin for webhooks: what it registers
+    # belongs to "anonymous", and it cannot see or change a consumer's webhooks.
+    with _db(client).transaction() as session:
+        service = WebhookService(CatalogRepository(session), utcnow, random_id)
+        body = s.WebhookCreate(url=HOOK, event_types=["catalog.changed"])
+        alices = service.create(Caller("csm_alice", False), body)
+        internal = service.create(INTERNAL, body)
+        assert internal.owner_id == "anonymous"
+        listed = service.list_page(INTERNAL, s.WebhookFilters()).items
+        assert [w.id for w in listed] == [internal.id]
+        with pytest.raises(NotFoundError):
+            service.get(INTERNAL, alices.id)
+        assert service.get(Caller("anonymous"), internal.id).id == internal.id
 
 
 def test_old_settled_events_are_swept_and_pending_ones_kept(client: TestClient) -> None:
