@@ -75,6 +75,7 @@ except ImportError:  # pragma: no cover - a scipy that moved it: the public path
 
 from services.matching.outcomes import KindOutcomes, OutcomeCounts, outcome_factor
 from services.matching.text import BIGRAM_PREFIX, Analyzer, is_bigram
+from services.matching.vocabulary import text_synonyms
 from services.shared.taxonomy import Taxonomy
 
 __all__ = [
@@ -469,6 +470,7 @@ class MatchIndex:
         self._tag_finder: _TermFinder
         self._tag_match_cache: dict[str, tuple[tuple[int, float], ...]]
         self._tag_keys_of: dict[str, str] = {}  # tag -> its comparison key (a cache)
+        self._tag_synonyms: dict[str, str]  # alias's plain key -> canonical term's plain key
         self._chain_names: list[str]
         self._relatedness: FloatArray
 
@@ -495,7 +497,13 @@ class MatchIndex:
         for doc in suppliers:
             domain.extend(doc.tags)
             domain.extend(c for c in doc.capabilities if len(c) <= 8)
-        self._analyzer = Analyzer(dict.fromkeys(domain), synonyms=taxonomy.synonyms())
+        synonyms = text_synonyms(taxonomy)
+        self._analyzer = Analyzer(dict.fromkeys(domain), synonyms=synonyms)
+        self._tag_synonyms = {}
+        for alias, term in synonyms.items():
+            alias_key, term_key = self._plain_tag_key(alias), self._plain_tag_key(term)
+            if alias_key and term_key and alias_key != term_key:
+                self._tag_synonyms[alias_key] = term_key
         self._vocabulary = _Vocabulary()
         self._chain_index()
         self._tag_vocabulary = {}
@@ -524,7 +532,7 @@ class MatchIndex:
         self._position_delta = {}
         self._set_rows(features)
         self._size = len(docs)
-        self._tag_finder = _TermFinder(k for k in self._tag_keys if len(k) >= 2)
+        self._tag_finder = self._make_tag_finder()
         self._tag_match_cache = {}
         return self
 
@@ -585,7 +593,7 @@ class MatchIndex:
             setattr(new, f"_{key}", np.concatenate([current[main_rows], current[carried], values]))
         new._size = size
         if len(new._tag_keys) != len(self._tag_keys):
-            new._tag_finder = _TermFinder(k for k in new._tag_keys if len(k) >= 2)
+            new._tag_finder = new._make_tag_finder()
             new._tag_match_cache = {}  # credits are per tag vocabulary
         return new
 
@@ -1042,6 +1050,10 @@ class MatchIndex:
             ):
                 key = self._analyzer.normalize(label).strip()
                 terms.setdefault(key, set()).add(i)
+        # A sub-field's alias (光阻 for 光刻胶) points to the chains owning the sub-field.
+        for alias, subfield in tax.synonyms().items():
+            owners = {self._chain_names.index(c) for c in tax.chains_for_subfield(subfield)}
+            terms.setdefault(self._analyzer.normalize(alias).strip(), set()).update(owners)
         self._chain_terms = {t: tuple(sorted(owners)) for t, owners in terms.items()}
         self._chain_finder = _TermFinder(self._chain_terms, max_len=40)
         assert k == len(self._chain_names)
@@ -1107,14 +1119,26 @@ class MatchIndex:
 
     # -- tags -----------------------------------------------------------------------------
 
+    def _plain_tag_key(self, tag: str) -> str:
+        text = self._analyzer.normalize(tag)
+        return " ".join(_NON_ALNUM.sub(" ", text).split())
+
     def _tag_key(self, tag: str) -> str:
+        """A tag's comparison key: normalised, and an alias (of a sub-field or a process)
+        replaced by its canonical term, so 热蔓延 and 热扩散 are one tag."""
         key = self._tag_keys_of.get(tag)
         if key is None:
-            text = self._analyzer.normalize(tag)
-            key = " ".join(_NON_ALNUM.sub(" ", text).split())
+            key = self._plain_tag_key(tag)
+            key = self._tag_synonyms.get(key, key)
             if len(self._tag_keys_of) < 65536:
                 self._tag_keys_of[tag] = key
         return key
+
+    def _make_tag_finder(self) -> _TermFinder:
+        """Finds the catalog's tags in a demand's text, written as themselves or as an alias."""
+        known = set(self._tag_keys)
+        aliases = (alias for alias, term in self._tag_synonyms.items() if term in known)
+        return _TermFinder(k for k in (*known, *aliases) if len(k) >= 2)
 
     def _demand_tags(self, demand: DemandQuery) -> dict[str, float]:
         weights: dict[str, float] = {}
@@ -1122,9 +1146,9 @@ class MatchIndex:
             key = self._tag_key(tag)
             if key:
                 weights[key] = 1.0
-        text = self._tag_key(demand.title) + " | " + self._tag_key(demand.description)
-        for key in self._tag_finder.find(text):
-            weights.setdefault(key, self.weights.tag_in_text)
+        text = self._plain_tag_key(demand.title) + " | " + self._plain_tag_key(demand.description)
+        for found in self._tag_finder.find(text):
+            weights.setdefault(self._tag_synonyms.get(found, found), self.weights.tag_in_text)
         return weights
 
     def _tag_matches(self, key: str) -> tuple[tuple[int, float], ...]:
@@ -1592,7 +1616,7 @@ class MatchIndex:
             "weights", "taxonomy", "_analyzer", "_vocabulary", "_term_factor", "_idf",
             "_main", "_n_main", "_position_main", "_chain_names",
             "_relatedness", "_chain_terms", "_chain_finder", "_tag_finder", "_tag_match_cache",
-            "_tag_keys_of",
+            "_tag_keys_of", "_tag_synonyms",
         ):  # fmt: skip
             setattr(new, name, getattr(self, name))
         return new
