@@ -18,11 +18,12 @@ A supplier's score is (every weight lives in ``RankingWeights``)::
   of the demand is resolved through the taxonomy (aliases, English, traditional, typos); a label
   that is a sub-field (第三代半导体, 光伏) stands for the chain(s) owning it. A demand that names
   no chain, or none that resolves, gets chains inferred from its title, tags and description
-  (the taxonomy's names, aliases and sub-fields found in the text). Each demand chain scores the
-  best ``Taxonomy.relatedness`` among the supplier's chains (1 same, e.g. 0.7 related, 0
+  (the taxonomy's names, aliases, sub-fields and sub-field aliases found in the text). Each
+  demand chain scores the best ``Taxonomy.relatedness`` among the supplier's chains (1 same, e.g. 0.7 related, 0
   unrelated); the chain score is their weighted mean.
 - **tag_score** (0..1): the demand's tags (and catalog tags its title or description mention)
-  against the supplier's sub-field tags: identical after normalisation 1.0, near-identical
+  against the supplier's sub-field tags, both in canonical form (an alias of a sub-field or of a
+  process, ``services.matching.vocabulary``, stands for its term): identical 1.0, near-identical
   (rapidfuzz ratio >= ``tag_fuzzy_threshold``) ``tag_fuzzy_credit``, one containing the other
   (SMT in SMT贴片) ``tag_partial_credit``; weighted mean over the demand's tags.
 - **constraints**: a supplier lacking any required certification is never returned (the

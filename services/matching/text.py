@@ -25,7 +25,8 @@
    also emits the Chinese term's words and bigrams, so that an English demand ("anodizing",
    "antenna") meets a Chinese catalog (阳极氧化, 天线) and vice versa. The glossary is general
    manufacturing and pilot-test vocabulary across the 13 chains, not a list of any catalog's terms.
-7. **Synonyms** (``synonyms``: alias -> canonical term, the taxonomy's sub-field aliases): an
+7. **Synonyms** (``synonyms``: alias -> canonical term, the taxonomy's sub-field aliases and the
+   process vocabulary of ``services.matching.vocabulary``): an
    alias in a text also emits the canonical term's words, so that 抗蚀剂, 光阻 and "photoresist" meet
    光刻胶, and 线路板 meets 印制电路板. Chinese (and mixed, IC设计) aliases are dictionary words,
    so they segment whole, and only a whole word counts: the 锂电 inside 锂电设备 is a part of
