@@ -467,6 +467,10 @@ class CatalogRepository:
             stmt = stmt.where(Webhook.owner_id == owner_id)
         return list(self.session.execute(stmt).scalars())
 
+    def count_webhooks(self, owner_id: str) -> int:
+        stmt = select(func.count()).select_from(Webhook).where(Webhook.owner_id == owner_id)
+        return int(self.session.execute(stmt).scalar_one())
+
     def subscribed_webhook_ids(
         self, event_type: str, demand_owner: str | None = None, *, demand_event: bool = False
     ) -> list[str]:

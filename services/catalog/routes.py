@@ -592,6 +592,7 @@ def _webhooks(request: Request, repo: CatalogRepository) -> WebhookService:
         utcnow,
         random_id,
         allow_private_targets=settings.webhook_private_targets_allowed,
+        max_per_owner=settings.webhook_max_per_consumer,
     )
 
 
@@ -612,7 +613,9 @@ def _webhook_router() -> APIRouter:
         summary="Register a webhook endpoint (its signing secret is shown once)",
         description="Events of the listed types are POSTed to `url`, signed per Standard "
         "Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`). In production, "
-        "URLs on loopback, private or link-local addresses are refused." + WEBHOOK_OWNERSHIP,
+        "URLs on loopback, private or link-local addresses are refused. A consumer may hold "
+        "at most `WEBHOOK_MAX_PER_CONSUMER` webhooks (25 by default); past that, 409."
+        + WEBHOOK_OWNERSHIP,
         responses=WRITE_ERRORS,
         dependencies=[Depends(no_idempotency_key)],
     )

@@ -73,6 +73,13 @@ class CatalogSettings(ServiceSettings):
     webhook_retention_days: float = Field(
         default=30, gt=0, description="Events and their delivery log are kept this long."
     )
+    webhook_max_per_consumer: int = Field(
+        default=25,
+        ge=1,
+        le=10_000,
+        description="Most webhooks one consumer may register: each event is delivered once per "
+        "subscribed webhook, so an unbounded count would let one key multiply the outbound load.",
+    )
     webhook_allow_private_targets: bool = Field(
         default=False,
         description="In production, allow webhook URLs on loopback, private or link-local "

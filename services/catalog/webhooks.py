@@ -35,7 +35,7 @@ from services.catalog.models import Webhook, WebhookDelivery
 from services.catalog.pagination import decode_cursor, encode_cursor
 from services.catalog.repository import PRIVATE_RESOURCES, CatalogRepository
 from services.shared.caller import Caller
-from services.shared.errors import FieldIssue, InvalidInputError, NotFoundError
+from services.shared.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[str], str]
@@ -291,17 +291,28 @@ class WebhookService:
         *,
         allow_private_targets: bool = True,
         resolve: Resolver = resolve_host,
+        max_per_owner: int = 25,
     ) -> None:
         self.repo = repo
         self.clock = clock
         self.new_id = new_id
         self.allow_private_targets = allow_private_targets
         self.resolve = resolve
+        self.max_per_owner = max_per_owner
 
     # ------------------------------------------------------------ webhooks
 
     def create(self, caller: Caller, body: s.WebhookCreate) -> s.WebhookCreated:
+        """Register a webhook; a 409 once its owner has ``max_per_owner`` of them (two
+        registrations racing may both pass the count: the cap bounds abuse, it is no quota)."""
         check_url(body.url, allow_private=self.allow_private_targets, resolve=self.resolve)
+        owned = self.repo.count_webhooks(_owner_of(caller))
+        if owned >= self.max_per_owner:
+            raise ConflictError(
+                f"You already have {owned} webhooks, the most one consumer may register "
+                f"({self.max_per_owner}). Delete one you no longer use, or subscribe an "
+                "existing one to more event types."
+            )
         now = self.clock()
         row = Webhook(
             id=self.new_id("whk"),

@@ -467,6 +467,23 @@ def test_a_claimed_delivery_is_not_claimed_again_while_leased(client: TestClient
     assert len(first) == 1 and again == [] and len(later) == 1
 
 
+def test_a_consumer_may_hold_a_bounded_number_of_webhooks(database_url: str) -> None:
+    settings = catalog_settings(
+        database_url, webhook_delivery_enabled=False, webhook_max_per_consumer=2
+    )
+    with TestClient(create_app(settings)) as test_client:
+        first = _register(test_client, ALICE)
+        _register(test_client, ALICE)
+        body = {"url": HOOK, "event_types": ["catalog.changed"]}
+        refused = test_client.post("/v1/webhooks", json=body, headers=ALICE)
+        assert refused.status_code == 409, refused.text
+        assert "2 webhooks" in refused.json()["detail"]
+        assert len(test_client.get("/v1/webhooks", headers=ALICE).json()["items"]) == 2
+        _register(test_client, BOB)  # the cap is per consumer
+        assert test_client.delete(f"/v1/webhooks/{first['id']}", headers=ALICE).status_code == 204
+        _register(test_client, ALICE)  # room again
+
+
 def test_one_url_may_be_registered_twice(client: TestClient) -> None:
     # Ids are random: two registrations of one URL are two webhooks (a receiver may want both).
     with _db(client).transaction() as session:
