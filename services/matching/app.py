@@ -71,6 +71,7 @@ def create_app(
                     catalog,
                     interval=settings.notify_interval_seconds,
                     retry_max=settings.notify_retry_max_seconds,
+                    cpu_share=settings.notify_cpu_share,
                 )
                 syncer.on_changes = notifications.on_changes
             app.state.notifications = notifications

@@ -18,7 +18,9 @@ syncer read since the last round and the index snapshot that includes them, and:
 Only demands whose ``status`` is open, matched or in_progress take part (a demand without a
 status is open). Work is bounded by rounds: changes that arrive while a round runs are
 coalesced into the next one, so a burst of supplier writes costs one re-rank of the open
-demands, not one per write.
+demands, not one per write; and a long round is followed by a pause that keeps rounds to
+``cpu_share`` of the time (``NotificationLoop.pause_after``), so with many open demands the
+notifier never crowds out the requests served by the same process.
 
 Nothing is lost when the catalog is briefly down: a round's events go to the catalog together
 with the new position of the notifier's cursor (the catalog version the round covered), in one
@@ -40,6 +42,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -284,6 +287,8 @@ class NotificationLoop:
         interval: float = 0.5,
         retry_initial: float = 0.25,
         retry_max: float = 30.0,
+        cpu_share: float = 0.25,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.notifier = notifier
         self.snapshot = snapshot
@@ -292,7 +297,10 @@ class NotificationLoop:
         self.interval = interval
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self.cpu_share = cpu_share
+        self.clock = clock
         self.rounds = 0
+        self.last_compute_seconds = 0.0
         self._inbox: list[tuple[list[Change], int]] = []
         self._stop = asyncio.Event()
 
@@ -311,7 +319,7 @@ class NotificationLoop:
             try:
                 await self.run_once()
                 failures = 0
-                delay = self.interval
+                delay = self.pause_after(self.last_compute_seconds)
             except CatalogUnavailable as exc:
                 failures += 1
                 logger.warning("notifier: catalog unavailable: %s", exc)
@@ -324,6 +332,14 @@ class NotificationLoop:
                 async with asyncio.timeout(delay):
                     await self._stop.wait()
 
+    def pause_after(self, compute_seconds: float) -> float:
+        """Seconds to wait before the next round. Ranking shares the process (and its GIL)
+        with the requests being served: a round that re-ranked many open demands is followed
+        by a pause long enough that rounds take at most ``cpu_share`` of the time. Changes
+        arriving meanwhile coalesce into the next round, so nothing is lost, only told later."""
+        rest = compute_seconds * (1.0 - self.cpu_share) / self.cpu_share
+        return max(self.interval, rest)
+
     async def run_once(self) -> bool:
         """One round, if changes are pending; True when one was stored."""
         if self.notifier.cursor is None:
@@ -335,6 +351,7 @@ class NotificationLoop:
         for changes, version in self._inbox:
             self.notifier.observe(changes, version)
         self._inbox.clear()
+        self.last_compute_seconds = 0.0
         if snapshot is None or not self.notifier.pending:
             return False
         state = await self.client.event_state(self.cursor_name)
@@ -346,9 +363,11 @@ class NotificationLoop:
             def rank(query: DemandQuery, k: int) -> list[Match]:
                 return index.rank(query, "all", k, explain=False)
 
+            started = self.clock()
             round_ = await asyncio.to_thread(
                 self.notifier.compute, rank, snapshot.demands, snapshot.suppliers, snapshot.version
             )
+            self.last_compute_seconds = self.clock() - started
         else:
             self.notifier.idle()
             round_ = Round([], snapshot.version, cursor)

@@ -29,6 +29,14 @@ class MatchingSettings(ServiceSettings):
     notify_interval_seconds: float = Field(
         default=0.5, gt=0, le=60, description="How often the notifier looks for new changes."
     )
+    notify_cpu_share: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="Most of the time notifier rounds may spend ranking: after a round that "
+        "took T seconds the next waits T·(1−share)/share (at least the interval), so re-ranking "
+        "every open demand after supplier changes never crowds out the requests.",
+    )
     notify_retry_max_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Longest wait between retries to the catalog."
     )

@@ -363,3 +363,46 @@ def test_a_deleted_supplier_lets_a_newcomer_in() -> None:
     events = _round(notifier, ranking, 2)
     assert _kinds(events) == [(DEMAND_MATCHED, "d1", None)]
     assert (events[0].data["entered"], events[0].data["left"]) == (["p3"], ["p1"])
+
+
+def test_a_long_round_is_followed_by_a_pause_that_bounds_the_notifiers_share(
+    catalog: TestClient,
+) -> None:
+    hook = {"url": "https://hooks.example.com/x", "event_types": ["demand.matched"]}
+    admin = {"X-Pilotmatch-Consumer": "admin", "X-Pilotmatch-Scopes": "admin"}
+    assert catalog.post("/v1/webhooks", json=hook, headers=admin).status_code == 201
+    demand = catalog.post("/v1/demands", json=demand_body(title="d1")).json()
+    now = datetime.now(UTC)
+    snapshot = IndexSnapshot(
+        index=FakeIndex({"d1": ["p1"]}),  # type: ignore[arg-type]
+        version=1,
+        suppliers={"p1": object()},  # type: ignore[dict-item]
+        demands={demand["id"]: demand_query(demand)},
+        built_at=now,
+        updated_at=now,
+    )
+    ticks = iter([10.0, 12.0])  # the ranking of the round takes 2 s by this clock
+
+    async def scenario() -> tuple[float, float, float, float]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=catalog.app)) as http:
+            loop = NotificationLoop(
+                Notifier(k=3), lambda: snapshot, CatalogClient("http://catalog", http),
+                interval=0.5, cpu_share=0.25, clock=lambda: next(ticks),
+            )  # fmt: skip
+            await loop.run_once()  # reads the cursor; nothing pending, nothing ranked
+            idle = loop.pause_after(loop.last_compute_seconds)
+            loop.on_changes(
+                [CatalogChange(version=1, resource="demand", id=demand["id"], op="upsert",
+                               changed_at=now, data=demand)],
+                1,
+            )  # fmt: skip
+            assert await loop.run_once() is True
+            ranked = loop.last_compute_seconds
+            busy = loop.pause_after(ranked)
+            assert await loop.run_once() is False  # nothing new: no ranking, no pause
+            return idle, ranked, busy, loop.pause_after(loop.last_compute_seconds)
+
+    idle, ranked, busy, after = asyncio.run(scenario())
+    assert idle == 0.5 and after == 0.5  # the interval when rounds cost nothing
+    assert ranked == 2.0
+    assert busy == pytest.approx(6.0)  # 2 s of 8: a quarter of the time
