@@ -433,6 +433,7 @@ class BrokerWriteResult(_WriteResult, BrokerRead):
 
 class BrokerPage(BaseModel):
     items: list[BrokerRead]
+    next_cursor: str | None
 
 
 class DemandClose(_Input):

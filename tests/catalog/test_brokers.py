@@ -105,6 +105,23 @@ def test_broker_list_filters_by_chain_district_and_level(client: TestClient) -> 
     assert client.get("/v1/brokers?certification_level=特级").status_code == 422
 
 
+def test_broker_list_pages_with_a_cursor(client: TestClient) -> None:
+    created = [
+        client.post("/v1/brokers", json=broker_body(name=f"经纪人{i}")).json()["id"]
+        for i in range(3)
+    ]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):
+        query = {"limit": 2} if cursor is None else {"limit": 2, "cursor": cursor}
+        page = client.get("/v1/brokers", params=query).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == created
+
+
 def test_demand_can_be_assigned_an_existing_broker_and_cleared(client: TestClient) -> None:
     broker = client.post("/v1/brokers", json=broker_body()).json()
     demand = client.post("/v1/demands", json=demand_body(broker_id=broker["id"]))
