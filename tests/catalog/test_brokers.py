@@ -59,6 +59,27 @@ def test_broker_fields_are_validated(client: TestClient) -> None:
         assert response.json()["errors"], bad
 
 
+def test_broker_work_email_refuses_control_zero_width_and_bidi_characters(
+    client: TestClient,
+) -> None:
+    # The address pattern allows anything but whitespace and '@': NUL was a 500 on PostgreSQL
+    # (its text cannot hold it) and stored as is on SQLite, like a bidi override or a ZWSP.
+    existing = client.post("/v1/brokers", json=broker_body()).json()
+    for email in (
+        "li\u0000min@example.org",
+        "moc.\u202eevil@example.org",
+        "li\u200bmin@example.org",
+    ):
+        created = client.post("/v1/brokers", json=broker_body(work_email=email))
+        assert created.status_code == 422, (email, created.text)
+        assert created.json()["errors"][0]["loc"] == ["work_email"]
+        patched = client.patch(f"/v1/brokers/{existing['id']}", json={"work_email": email})
+        assert patched.status_code == 422, (email, patched.text)
+    assert client.get("/v1/brokers").json()["items"] == [
+        {k: v for k, v in existing.items() if k != "warnings"}
+    ]
+
+
 def test_broker_patch_delete_and_change_log(client: TestClient) -> None:
     broker = client.post("/v1/brokers", json=broker_body()).json()
     patched = client.patch(
