@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
@@ -162,7 +163,18 @@ def refused_target(url: str, resolve: Resolver = resolve_host) -> str | None:
 
 
 def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # ValueError: an unclosed IPv6 bracket
+        _ = parts.port  # ValueError: a port that is not a number from 0 to 65535
+        # The parser that sends the deliveries: a host it cannot encode (not valid IDNA, a
+        # bracket that is no IPv6 address) would fail every attempt, so it is refused here.
+        # Reading `host` decodes it, as sending does.
+        _ = httpx.URL(url).host
+    except (ValueError, httpx.InvalidURL):
+        raise InvalidInputError(
+            "The webhook URL is not a valid URL.",
+            [FieldIssue(("url",), "is not a valid URL (host or port)", "url_invalid")],
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError(
             "The webhook URL must be an http:// or https:// URL with a host.",

@@ -157,6 +157,32 @@ def test_bad_registrations_are_422(client: TestClient, body: dict[str, Any]) -> 
 @pytest.mark.parametrize(
     "url",
     [
+        "http://[::1/x",  # was a 500: urlsplit raises on the unclosed bracket
+        "http://[v1.x]/x",
+        "https://hooks.example.com:99999/x",
+        "https://hooks.example.com:-1/x",
+        "https://🚀.example.com/x",  # not valid IDNA
+        "https://xn--.example.com/x",
+    ],
+)
+def test_urls_the_sender_could_not_parse_are_422_on_create_and_patch(
+    client: TestClient, url: str
+) -> None:
+    # Stored, each would fail every delivery attempt before any request was made.
+    created = client.post(
+        "/v1/webhooks", json={"url": url, "event_types": ["catalog.changed"]}, headers=ALICE
+    )
+    assert created.status_code == 422, created.text
+    assert created.json()["errors"][0]["type"] == "url_invalid"
+    webhook = _register(client, ALICE)
+    patched = client.patch(f"/v1/webhooks/{webhook['id']}", json={"url": url}, headers=ALICE)
+    assert patched.status_code == 422, patched.text
+    assert client.get(f"/v1/webhooks/{webhook['id']}", headers=ALICE).json()["url"] == HOOK
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
         "http://127.0.0.1:9000/x",
         "http://localhost/x",
         "http://10.1.2.3/x",
