@@ -19,7 +19,7 @@ from services.catalog import schemas as s
 from services.catalog.app import create_app
 from services.catalog.db import Database
 from services.catalog.delivery import DeliveryWorker
-from services.catalog.models import WebhookDelivery, WebhookEvent
+from services.catalog.models import Webhook, WebhookDelivery, WebhookEvent
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService, random_id, utcnow
 from services.catalog.webhooks import (
@@ -477,6 +477,38 @@ def test_the_worker_signs_sends_and_records(client: TestClient) -> None:
         assert payload["type"] == "catalog.changed"
     (delivery,) = _deliveries(client)
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 204)
+
+
+def test_a_url_the_client_cannot_send_to_fails_its_attempt_not_the_round(
+    client: TestClient,
+) -> None:
+    # Stored before the URL check refused such URLs: httpx raises InvalidURL (no HTTPError)
+    # while building the request. That used to fail the whole round, unrecorded, every round.
+    good = _register(client, ALICE)
+    bad = _register(client, ALICE, url="https://hooks.example.com/placeholder")
+    with _db(client).transaction() as session:
+        row = CatalogRepository(session).get(Webhook, bad["id"])
+        assert row is not None
+        row.url = "https://🚀.example.com/x"
+    client.post("/v1/platforms", json=platform_body())
+    seen: list[str] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(204)
+
+    async def run() -> int:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as http:
+            worker = DeliveryWorker(_db(client), http, RetrySchedule(jitter=0), clock=utcnow)
+            return await worker.run_once()
+
+    assert asyncio.run(run()) == 2
+    assert seen == [HOOK]
+    outcomes = {d.webhook_id: d for d in _deliveries(client)}
+    assert (outcomes[good["id"]].status, outcomes[good["id"]].attempts) == ("delivered", 1)
+    failed = outcomes[bad["id"]]
+    assert (failed.status, failed.attempts) == ("pending", 1)
+    assert failed.last_error is not None and failed.last_error.startswith("InvalidURL: ")
 
 
 def test_a_claimed_delivery_is_not_claimed_again_while_leased(client: TestClient) -> None:
