@@ -34,7 +34,7 @@ from services.catalog import schemas as s
 from services.catalog.idempotency import ANONYMOUS
 from services.catalog.models import Webhook, WebhookDelivery
 from services.catalog.pagination import decode_cursor, encode_cursor
-from services.catalog.repository import PRIVATE_RESOURCES, CatalogRepository
+from services.catalog.repository import PRIVATE_RESOURCES, CatalogRepository, could_be_id
 from services.shared.caller import Caller
 from services.shared.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
 
@@ -380,7 +380,7 @@ class WebhookService:
         return s.WebhookCreated(**_read(row).model_dump(), secret=row.secret)
 
     def _webhook(self, caller: Caller, webhook_id: str) -> Webhook:
-        row = self.repo.get(Webhook, webhook_id) if 0 < len(webhook_id) <= 40 else None
+        row = self.repo.get(Webhook, webhook_id) if could_be_id(webhook_id) else None
         # Another consumer's webhook answers exactly like a missing one: no probing for ids.
         if row is None or (not caller.is_admin and row.owner_id != _owner_of(caller)):
             raise NotFoundError(f"Webhook '{webhook_id}' does not exist.")
@@ -406,7 +406,7 @@ class WebhookService:
         """Send a delivery again now, whatever its state; the receiver sees the same
         ``webhook-id`` and can tell it already has the event."""
         self._webhook(caller, webhook_id)
-        row = self.repo.delivery(delivery_id) if 0 < len(delivery_id) <= 40 else None
+        row = self.repo.delivery(delivery_id) if could_be_id(delivery_id) else None
         if row is None or row.webhook_id != webhook_id:
             raise NotFoundError(
                 f"Delivery '{delivery_id}' of webhook '{webhook_id}' does not exist."

@@ -129,6 +129,24 @@ def test_patch_rotate_and_delete(client: TestClient) -> None:
     assert client.get(path, headers=ALICE).status_code == 404
 
 
+def test_an_id_with_a_control_character_is_404_not_a_query(client: TestClient) -> None:
+    # PostgreSQL text cannot hold NUL: looking such an id up was a 500 there.
+    webhook = _register(client, ALICE)
+    for bad in ("%00", "whk_%00", "whk%01x"):
+        for method, path in (
+            ("GET", f"/v1/webhooks/{bad}"),
+            ("PATCH", f"/v1/webhooks/{bad}"),
+            ("DELETE", f"/v1/webhooks/{bad}"),
+            ("POST", f"/v1/webhooks/{bad}/rotate-secret"),
+            ("GET", f"/v1/webhooks/{bad}/deliveries"),
+            ("POST", f"/v1/webhooks/{webhook['id']}/deliveries/{bad}/redeliver"),
+        ):
+            body = {"enabled": False} if method == "PATCH" else None
+            response = client.request(method, path, json=body, headers=ALICE)
+            assert response.status_code == 404, (method, path, response.text)
+    assert client.get(f"/v1/webhooks/{webhook['id']}", headers=ALICE).json()["enabled"] is True
+
+
 def test_webhooks_are_paginated(client: TestClient) -> None:
     ids = [_register(client, ALICE)["id"] for _ in range(3)]
     first = client.get("/v1/webhooks", params={"limit": 2}, headers=ALICE).json()
