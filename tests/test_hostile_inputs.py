@@ -23,7 +23,7 @@ from tests.stack import in_process_stack
 CORPUS_PATH = Path(__file__).with_name("hostile_inputs.json")
 CORPUS: dict[str, Any] = json.loads(CORPUS_PATH.read_text(encoding="utf-8"))
 CASES: list[dict[str, Any]] = CORPUS["cases"]
-COLLECTIONS = ("platforms", "manufacturers", "demands", "equipment", "solutions")
+COLLECTIONS = ("platforms", "manufacturers", "demands", "equipment", "solutions", "brokers")
 CATEGORIES_REQUIRED = {
     "oversized",
     "deep nesting",
@@ -106,7 +106,8 @@ def _sent_json(case: dict[str, Any], ids: dict[str, str]) -> Any:
 
 
 def _state(client: TestClient) -> dict[str, Any]:
-    """What "nothing stored" compares: the catalog version and every collection's items."""
+    """What "nothing stored" compares: the catalog version, every collection's items, the API
+    keys and the webhooks."""
     state: dict[str, Any] = {
         "version": client.get("/v1/changes", params={"limit": 1}).json()["current_version"]
     }
@@ -116,20 +117,39 @@ def _state(client: TestClient) -> dict[str, Any]:
         state[collection] = page["items"]
     keys = client.get("/v1/admin/keys", params={"limit": 100, "include_revoked": True}).json()
     state["keys"] = keys["items"]
+    # Webhooks are not in the change log: compare them whole. The admin key lists every
+    # consumer's; `updated_at` moves on any change, a rotated secret included.
+    webhooks = client.get("/v1/webhooks", params={"limit": 100}).json()
+    assert webhooks["next_cursor"] is None
+    state["webhooks"] = webhooks["items"]
     return state
 
 
 def _seed(client: TestClient) -> dict[str, str]:
     platform = client.post("/v1/platforms", json={"name": "种子平台", "tags": ["种子"]})
     demand = client.post("/v1/demands", json={"title": "种子需求", "tags": ["种子"]})
-    assert platform.status_code == demand.status_code == 201
+    broker = client.post("/v1/brokers", json={"name": "种子经纪人", "industry_chains": ["新能源"]})
+    # Disabled, so no event is ever queued for it: deliveries would change the stored state on
+    # their own. The port is discard's, in case one were.
+    webhook = client.post(
+        "/v1/webhooks", json={"url": "http://127.0.0.1:9/seed", "event_types": ["catalog.changed"]}
+    )
+    assert platform.status_code == demand.status_code == broker.status_code == 201
+    assert webhook.status_code == 201, webhook.text
+    disabled = client.patch(f"/v1/webhooks/{webhook.json()['id']}", json={"enabled": False})
+    assert disabled.status_code == 200, disabled.text
     # Matching routes need a built index that has seen the seeds.
     version = demand.json()["version"]
     ready = client.get(
         f"/v1/demands/{demand.json()['id']}/matches", params={"min_version": version}
     )
     assert ready.status_code == 200, ready.text
-    return {"platform_id": platform.json()["id"], "demand_id": demand.json()["id"]}
+    return {
+        "platform_id": platform.json()["id"],
+        "demand_id": demand.json()["id"],
+        "broker_id": broker.json()["id"],
+        "webhook_id": webhook.json()["id"],
+    }
 
 
 def _send(client: TestClient, case: dict[str, Any], ids: dict[str, str]) -> httpx.Response:
@@ -198,7 +218,12 @@ def test_hostile_inputs_get_the_recorded_answer_and_store_nothing(database_url: 
             if problems:
                 failures[case["id"]] = problems
         # The seeds are untouched and the stack still answers normally.
-        for name, collection in (("platform_id", "platforms"), ("demand_id", "demands")):
+        for name, collection in (
+            ("platform_id", "platforms"),
+            ("demand_id", "demands"),
+            ("broker_id", "brokers"),
+            ("webhook_id", "webhooks"),
+        ):
             assert client.get(f"/v1/{collection}/{ids[name]}").status_code == 200
     assert not failures, json.dumps(failures, ensure_ascii=False, indent=1)
 

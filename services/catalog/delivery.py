@@ -134,8 +134,21 @@ class DeliveryWorker:
             ]
 
     async def _attempt(self, job: Job) -> AttemptOutcome:
+        """One attempt's outcome. It never raises (cancellation aside): ``run_once`` gathers
+        the batch, so one job's exception (``httpx.InvalidURL`` for a URL the client cannot
+        parse is no ``HTTPError``) would lose the whole round's outcomes, every delivery in it
+        sent again when its lease ends, and the faulty one retried that way forever."""
         started = time.perf_counter()
+        try:
+            return await self._send(job, started)
+        except Exception as exc:
+            logger.exception(
+                "webhook delivery attempt failed", extra={"delivery_id": job.delivery_id}
+            )
+            elapsed = int((time.perf_counter() - started) * 1000)
+            return AttemptOutcome(None, f"{type(exc).__name__}: {exc}"[:500], elapsed)
 
+    async def _send(self, job: Job, started: float) -> AttemptOutcome:
         def elapsed() -> int:
             return int((time.perf_counter() - started) * 1000)
 

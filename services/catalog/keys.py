@@ -17,8 +17,7 @@ from datetime import datetime
 from services.catalog import schemas as s
 from services.catalog.models import ApiKey, Consumer
 from services.catalog.pagination import decode_cursor, encode_cursor
-from services.catalog.repository import CatalogRepository
-from services.catalog.service import could_be_id
+from services.catalog.repository import CatalogRepository, could_be_id
 from services.shared.errors import NotFoundError
 
 KEY_PATTERN = re.compile(r"^pm_([0-9a-f]{12})_([0-9a-f]{40})$")

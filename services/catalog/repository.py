@@ -58,6 +58,15 @@ from services.shared.errors import ConflictError
 
 Row = TypeVar("Row", bound=Base)
 
+
+def could_be_id(text: str) -> bool:
+    """Whether ``text`` could name a stored row: printable, and short like every issued ID.
+
+    Ask it before looking up an ID from a URL path: PostgreSQL text cannot even hold a NUL, so
+    such a query fails instead of finding nothing."""
+    return 0 < len(text) <= 40 and text.isprintable()
+
+
 # From this many rows on, PostgreSQL gets COPY instead of INSERTs.
 _COPY_MIN_ROWS = 200
 # How many values go into one IN (...) list: well under SQLite's and PostgreSQL's limits.

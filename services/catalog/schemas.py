@@ -354,9 +354,12 @@ class DemandPage(BaseModel):
 
 # ---------------------------------------------------------------- brokers
 
+# The pattern only excludes whitespace and a second @: the control, zero-width and bidi check
+# is what keeps NUL (which PostgreSQL text cannot hold) and look-alike addresses out.
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    AfterValidator(_clean_short),
 ]
 Phone = Annotated[
     str,
@@ -433,6 +436,7 @@ class BrokerWriteResult(_WriteResult, BrokerRead):
 
 class BrokerPage(BaseModel):
     items: list[BrokerRead]
+    next_cursor: str | None
 
 
 class DemandClose(_Input):

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from services.catalog import schemas as s
 from services.catalog.models import Base, Broker, Demand, Equipment, Solution, Supplier
 from services.catalog.pagination import decode_cursor, encode_cursor
-from services.catalog.repository import CatalogRepository, ListQuery, OwnedBy
+from services.catalog.repository import CatalogRepository, ListQuery, OwnedBy, could_be_id
 from services.catalog.webhooks import Outbox
 from services.shared.caller import INTERNAL, Caller
 from services.shared.errors import (
@@ -43,11 +43,6 @@ Resource = Literal["platform", "manufacturer", "demand", "equipment", "solution"
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def could_be_id(text: str) -> bool:
-    """Whether ``text`` could name a stored row: printable, and short like every issued ID."""
-    return 0 < len(text) <= 40 and text.isprintable()
 
 
 def random_id(prefix: str) -> str:

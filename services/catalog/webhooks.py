@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
@@ -33,7 +34,7 @@ from services.catalog import schemas as s
 from services.catalog.idempotency import ANONYMOUS
 from services.catalog.models import Webhook, WebhookDelivery
 from services.catalog.pagination import decode_cursor, encode_cursor
-from services.catalog.repository import PRIVATE_RESOURCES, CatalogRepository
+from services.catalog.repository import PRIVATE_RESOURCES, CatalogRepository, could_be_id
 from services.shared.caller import Caller
 from services.shared.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
 
@@ -162,7 +163,18 @@ def refused_target(url: str, resolve: Resolver = resolve_host) -> str | None:
 
 
 def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # ValueError: an unclosed IPv6 bracket
+        _ = parts.port  # ValueError: a port that is not a number from 0 to 65535
+        # The parser that sends the deliveries: a host it cannot encode (not valid IDNA, a
+        # bracket that is no IPv6 address) would fail every attempt, so it is refused here.
+        # Reading `host` decodes it, as sending does.
+        _ = httpx.URL(url).host
+    except (ValueError, httpx.InvalidURL):
+        raise InvalidInputError(
+            "The webhook URL is not a valid URL.",
+            [FieldIssue(("url",), "is not a valid URL (host or port)", "url_invalid")],
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError(
             "The webhook URL must be an http:// or https:// URL with a host.",
@@ -368,7 +380,7 @@ class WebhookService:
         return s.WebhookCreated(**_read(row).model_dump(), secret=row.secret)
 
     def _webhook(self, caller: Caller, webhook_id: str) -> Webhook:
-        row = self.repo.get(Webhook, webhook_id) if 0 < len(webhook_id) <= 40 else None
+        row = self.repo.get(Webhook, webhook_id) if could_be_id(webhook_id) else None
         # Another consumer's webhook answers exactly like a missing one: no probing for ids.
         if row is None or (not caller.is_admin and row.owner_id != _owner_of(caller)):
             raise NotFoundError(f"Webhook '{webhook_id}' does not exist.")
@@ -394,7 +406,7 @@ class WebhookService:
         """Send a delivery again now, whatever its state; the receiver sees the same
         ``webhook-id`` and can tell it already has the event."""
         self._webhook(caller, webhook_id)
-        row = self.repo.delivery(delivery_id) if 0 < len(delivery_id) <= 40 else None
+        row = self.repo.delivery(delivery_id) if could_be_id(delivery_id) else None
         if row is None or row.webhook_id != webhook_id:
             raise NotFoundError(
                 f"Delivery '{delivery_id}' of webhook '{webhook_id}' does not exist."

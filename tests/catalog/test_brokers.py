@@ -59,6 +59,27 @@ def test_broker_fields_are_validated(client: TestClient) -> None:
         assert response.json()["errors"], bad
 
 
+def test_broker_work_email_refuses_control_zero_width_and_bidi_characters(
+    client: TestClient,
+) -> None:
+    # The address pattern allows anything but whitespace and '@': NUL was a 500 on PostgreSQL
+    # (its text cannot hold it) and stored as is on SQLite, like a bidi override or a ZWSP.
+    existing = client.post("/v1/brokers", json=broker_body()).json()
+    for email in (
+        "li\u0000min@example.org",
+        "moc.\u202eevil@example.org",
+        "li\u200bmin@example.org",
+    ):
+        created = client.post("/v1/brokers", json=broker_body(work_email=email))
+        assert created.status_code == 422, (email, created.text)
+        assert created.json()["errors"][0]["loc"] == ["work_email"]
+        patched = client.patch(f"/v1/brokers/{existing['id']}", json={"work_email": email})
+        assert patched.status_code == 422, (email, patched.text)
+    assert client.get("/v1/brokers").json()["items"] == [
+        {k: v for k, v in existing.items() if k != "warnings"}
+    ]
+
+
 def test_broker_patch_delete_and_change_log(client: TestClient) -> None:
     broker = client.post("/v1/brokers", json=broker_body()).json()
     patched = client.patch(
@@ -103,6 +124,23 @@ def test_broker_list_filters_by_chain_district_and_level(client: TestClient) -> 
     assert ids("active=true") == [senior["id"], junior["id"]]
     assert ids("limit=1") == [senior["id"]]
     assert client.get("/v1/brokers?certification_level=特级").status_code == 422
+
+
+def test_broker_list_pages_with_a_cursor(client: TestClient) -> None:
+    created = [
+        client.post("/v1/brokers", json=broker_body(name=f"经纪人{i}")).json()["id"]
+        for i in range(3)
+    ]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):
+        query = {"limit": 2} if cursor is None else {"limit": 2, "cursor": cursor}
+        page = client.get("/v1/brokers", params=query).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == created
 
 
 def test_demand_can_be_assigned_an_existing_broker_and_cleared(client: TestClient) -> None:

@@ -19,7 +19,7 @@ from services.catalog import schemas as s
 from services.catalog.app import create_app
 from services.catalog.db import Database
 from services.catalog.delivery import DeliveryWorker
-from services.catalog.models import WebhookDelivery, WebhookEvent
+from services.catalog.models import Webhook, WebhookDelivery, WebhookEvent
 from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService, random_id, utcnow
 from services.catalog.webhooks import (
@@ -129,6 +129,24 @@ def test_patch_rotate_and_delete(client: TestClient) -> None:
     assert client.get(path, headers=ALICE).status_code == 404
 
 
+def test_an_id_with_a_control_character_is_404_not_a_query(client: TestClient) -> None:
+    # PostgreSQL text cannot hold NUL: looking such an id up was a 500 there.
+    webhook = _register(client, ALICE)
+    for bad in ("%00", "whk_%00", "whk%01x"):
+        for method, path in (
+            ("GET", f"/v1/webhooks/{bad}"),
+            ("PATCH", f"/v1/webhooks/{bad}"),
+            ("DELETE", f"/v1/webhooks/{bad}"),
+            ("POST", f"/v1/webhooks/{bad}/rotate-secret"),
+            ("GET", f"/v1/webhooks/{bad}/deliveries"),
+            ("POST", f"/v1/webhooks/{webhook['id']}/deliveries/{bad}/redeliver"),
+        ):
+            body = {"enabled": False} if method == "PATCH" else None
+            response = client.request(method, path, json=body, headers=ALICE)
+            assert response.status_code == 404, (method, path, response.text)
+    assert client.get(f"/v1/webhooks/{webhook['id']}", headers=ALICE).json()["enabled"] is True
+
+
 def test_webhooks_are_paginated(client: TestClient) -> None:
     ids = [_register(client, ALICE)["id"] for _ in range(3)]
     first = client.get("/v1/webhooks", params={"limit": 2}, headers=ALICE).json()
@@ -152,6 +170,32 @@ def test_bad_registrations_are_422(client: TestClient, body: dict[str, Any]) -> 
     response = client.post("/v1/webhooks", json=body, headers=ALICE)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1/x",  # was a 500: urlsplit raises on the unclosed bracket
+        "http://[v1.x]/x",
+        "https://hooks.example.com:99999/x",
+        "https://hooks.example.com:-1/x",
+        "https://🚀.example.com/x",  # not valid IDNA
+        "https://xn--.example.com/x",
+    ],
+)
+def test_urls_the_sender_could_not_parse_are_422_on_create_and_patch(
+    client: TestClient, url: str
+) -> None:
+    # Stored, each would fail every delivery attempt before any request was made.
+    created = client.post(
+        "/v1/webhooks", json={"url": url, "event_types": ["catalog.changed"]}, headers=ALICE
+    )
+    assert created.status_code == 422, created.text
+    assert created.json()["errors"][0]["type"] == "url_invalid"
+    webhook = _register(client, ALICE)
+    patched = client.patch(f"/v1/webhooks/{webhook['id']}", json={"url": url}, headers=ALICE)
+    assert patched.status_code == 422, patched.text
+    assert client.get(f"/v1/webhooks/{webhook['id']}", headers=ALICE).json()["url"] == HOOK
 
 
 @pytest.mark.parametrize(
@@ -451,6 +495,38 @@ def test_the_worker_signs_sends_and_records(client: TestClient) -> None:
         assert payload["type"] == "catalog.changed"
     (delivery,) = _deliveries(client)
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 204)
+
+
+def test_a_url_the_client_cannot_send_to_fails_its_attempt_not_the_round(
+    client: TestClient,
+) -> None:
+    # Stored before the URL check refused such URLs: httpx raises InvalidURL (no HTTPError)
+    # while building the request. That used to fail the whole round, unrecorded, every round.
+    good = _register(client, ALICE)
+    bad = _register(client, ALICE, url="https://hooks.example.com/placeholder")
+    with _db(client).transaction() as session:
+        row = CatalogRepository(session).get(Webhook, bad["id"])
+        assert row is not None
+        row.url = "https://🚀.example.com/x"
+    client.post("/v1/platforms", json=platform_body())
+    seen: list[str] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(204)
+
+    async def run() -> int:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as http:
+            worker = DeliveryWorker(_db(client), http, RetrySchedule(jitter=0), clock=utcnow)
+            return await worker.run_once()
+
+    assert asyncio.run(run()) == 2
+    assert seen == [HOOK]
+    outcomes = {d.webhook_id: d for d in _deliveries(client)}
+    assert (outcomes[good["id"]].status, outcomes[good["id"]].attempts) == ("delivered", 1)
+    failed = outcomes[bad["id"]]
+    assert (failed.status, failed.attempts) == ("pending", 1)
+    assert failed.last_error is not None and failed.last_error.startswith("InvalidURL: ")
 
 
 def test_a_claimed_delivery_is_not_claimed_again_while_leased(client: TestClient) -> None:
