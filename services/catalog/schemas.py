@@ -91,6 +91,10 @@ ExternalRef = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_clean_short),
 ]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_clean_long)
+]
+
 LabelList = Annotated[list[Label], Field(max_length=50), AfterValidator(_dedupe)]
 StageList = Annotated[list[Stage], Field(max_length=4), AfterValidator(_dedupe)]
 ChainList = Annotated[list[Label], Field(max_length=20), AfterValidator(_dedupe)]
@@ -442,7 +446,7 @@ class BrokerPage(BaseModel):
 class DemandClose(_Input):
     """Closing a demand: why, optionally."""
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
+    reason: Reason | None = Field(
         default=None, description="Why the demand is closed, e.g. 已找到合作方."
     )
 
@@ -454,7 +458,7 @@ class DemandRenew(_Input):
         default=None,
         description="The new expiry, in the future; default: now plus `DEMAND_LIFETIME_DAYS`.",
     )
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
+    reason: Reason | None = Field(
         default=None, description="Why the demand is renewed, e.g. 仍在寻找中试合作方."
     )
 
@@ -532,6 +536,9 @@ class MatchOutcomePage(BaseModel):
 HttpUrl = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$"),
+    # The pattern lets a NUL or a bidi override through: PostgreSQL text cannot hold the one,
+    # a UI would render the other misleadingly.
+    AfterValidator(_clean_short),
 ]
 
 
