@@ -194,7 +194,7 @@ class IndexStatus(BaseModel):
 class CoverageParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    threshold: Annotated[float, Field(ge=0, le=10)] = Field(
+    threshold: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = Field(
         default=DEFAULT_THRESHOLD,
         description="Lowest score of a result that serves a demand (scores run about 0 to "
         "1.5; the best text match alone scores 1.0, so the default 1.1 also asks for "

@@ -323,3 +323,14 @@ def test_csv_has_one_row_per_chain_and_subfield_and_escapes_text(taxonomy: Taxon
     assert energy["median_hours_to_first_contact"] == ""
     assert by_key["纺织服装鞋帽", ""]["platforms"] == "0"
     assert by_key["新能源", "固态电池"]["platforms"] == "1"
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf"])
+def test_a_threshold_that_is_not_a_finite_number_says_so(value: str) -> None:
+    from pydantic import ValidationError
+
+    from services.matching.schemas import CoverageParams
+
+    with pytest.raises(ValidationError) as caught:
+        CoverageParams(threshold=value)  # type: ignore[arg-type]
+    assert caught.value.errors()[0]["type"] == "finite_number"
