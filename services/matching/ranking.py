@@ -297,14 +297,22 @@ class _TermFinder:
 
     def __init__(self, terms: Iterable[str], *, max_len: int = 16) -> None:
         self.terms: frozenset[str] = frozenset(t for t in terms if 2 <= len(t) <= max_len)
-        self.max_len = max((len(t) for t in self.terms), default=0)
+        # The lengths of the terms starting with each two characters, longest first: at a
+        # position only those lengths are tried (most positions start no term at all).
+        lengths: dict[str, set[int]] = {}
+        for t in self.terms:
+            lengths.setdefault(t[:2], set()).add(len(t))
+        self._lengths = {k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()}
 
     def find(self, text: str) -> list[str]:
         found: list[str] = []
         i, n = 0, len(text)
+        lengths = self._lengths
         while i < n:
             hit = None
-            for size in range(min(self.max_len, n - i), 1, -1):
+            for size in lengths.get(text[i : i + 2], ()):
+                if size > n - i:
+                    continue
                 piece = text[i : i + size]
                 if piece in self.terms and self._bounded(text, i, i + size):
                     hit = piece
@@ -471,6 +479,7 @@ class MatchIndex:
         self._tag_finder: _TermFinder
         self._tag_match_cache: dict[str, tuple[tuple[int, float], ...]]
         self._tag_keys_of: dict[str, str] = {}  # tag -> its comparison key (a cache)
+        self._term_labels: dict[int, str] = {}  # term id -> its label in explanations (a cache)
         self._tag_synonyms: dict[str, str]  # alias's plain key -> canonical term's plain key
         self._chain_names: list[str]
         self._relatedness: FloatArray
@@ -995,33 +1004,26 @@ class MatchIndex:
         terms_sorted = doc_cols[common][order].tolist()
         limit = self.weights.matched_terms
         out: list[list[dict[str, Any]]] = []
-        term = self._vocabulary.term
+        label_of = self._term_label
         for r in range(len(rows)):
-            found = list(
-                zip(
-                    values_sorted[bounds[r] : bounds[r + 1]],
-                    terms_sorted[bounds[r] : bounds[r + 1]],
-                    strict=True,
-                )
-            )
             # Ties (equal contributions) go by term text; only the terms looked at are
             # spelled out.
             shown: list[dict[str, Any]] = []
-            i = 0
             labels: list[str] = []
-            while i < len(found) and len(shown) < limit:
+            i, end = bounds[r], bounds[r + 1]
+            while i < end and len(shown) < limit:
+                value = values_sorted[i]
                 j = i + 1
-                while j < len(found) and found[j][0] == found[i][0]:
+                while j < end and values_sorted[j] == value:
                     j += 1
                 tied = (
-                    [(term(found[i][1]), found[i][0])]
+                    [label_of(terms_sorted[i])]
                     if j == i + 1
-                    else sorted((term(t), v) for v, t in found[i:j])
+                    else sorted(label_of(t) for t in terms_sorted[i:j])
                 )
-                for text, value in tied:
+                for label in tied:
                     if len(shown) >= limit:
                         break
-                    label = text[len(BIGRAM_PREFIX) :] if is_bigram(text) else text
                     if any(label in listed for listed in labels):
                         continue  # a bigram of a word already listed says nothing new
                     labels.append(label)
@@ -1029,6 +1031,17 @@ class MatchIndex:
                 i = j
             out.append(shown)
         return out
+
+    def _term_label(self, j: int) -> str:
+        """A term as an explanation shows it: a character bigram without its prefix. Cached:
+        term ids never change meaning, so the cache is shared by every snapshot."""
+        label = self._term_labels.get(j)
+        if label is None:
+            text = self._vocabulary.term(j)
+            label = text[len(BIGRAM_PREFIX) :] if is_bigram(text) else text
+            if len(self._term_labels) < 1 << 20:
+                self._term_labels[j] = label
+        return label
 
     # -- chains ---------------------------------------------------------------------------
 
@@ -1617,7 +1630,7 @@ class MatchIndex:
             "weights", "taxonomy", "_analyzer", "_vocabulary", "_term_factor", "_idf",
             "_main", "_n_main", "_position_main", "_chain_names",
             "_relatedness", "_chain_terms", "_chain_finder", "_tag_finder", "_tag_match_cache",
-            "_tag_keys_of", "_tag_synonyms",
+            "_tag_keys_of", "_tag_synonyms", "_term_labels",
         ):  # fmt: skip
             setattr(new, name, getattr(self, name))
         return new

@@ -474,3 +474,17 @@ def test_combine_columns_equals_the_submatrix_product(
     got = ranking.combine_columns(Xc, cols, weights)
     assert got.dtype == np.float32 and got.shape == (3_000,)
     assert np.array_equal(got, expected)  # the same sums in the same order
+
+
+def test_the_term_finder_takes_the_longest_term_at_each_position_leftmost_first() -> None:
+    from services.matching.ranking import _TermFinder
+
+    finder = _TermFinder(["固态", "固态电池", "电池", "电池包", "ic", "sic", "x"])
+    # Longest at a position (固态电池, not 固态), then past it: 电池 inside it is not found again,
+    # but 电池包 later is; one-character terms are never found.
+    assert finder.find("固态电池与电池包x") == ["固态电池", "电池包"]
+    # A Latin term must not continue a Latin word: ic is not in electronic, sic is whole.
+    assert finder.find("electronic sic ic") == ["sic", "ic"]
+    assert finder.find("") == [] and finder.find("固") == []
+    # A term longer than the rest of the text is skipped, not mis-sliced.
+    assert finder.find("固态电") == ["固态"]
