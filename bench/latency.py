@@ -12,7 +12,10 @@ set is read) and measures, in this order:
                 short, as ``bench/relevance.py``), query analysis included on both sides: ours
                 is ``MatchIndex.rank(demand, "all", 10)``, the peer tokenises with jieba, scores
                 with ``BM25.get_scores``, drops suppliers lacking a required certification and
-                takes the top ten;
+                takes the top ten. bm25s returns ids only, while ours explains every result
+                (matched terms, chains, tags, each constraint's effect): the line ``ids`` times
+                ours with ``explain=False`` (the same suppliers in the same order, no
+                explanations), the like-for-like comparison of the ranking itself;
 - ``update``    ``MatchIndex.with_changes`` with 10 suppliers upserted (two of them new, with a
                 term and a certification the index has not seen) and one removed, the
                 incremental path of the index syncer (no peer: bm25s has no update);
@@ -443,6 +446,7 @@ class Row:
     update_ms: float | None = None
     gateway: tuple[float, float] | None = None
     matching_rss: tuple[float, float] | None = None
+    ids_only: tuple[float, float] | None = None  # p50/p99 ms of ours without explanations
 
 
 def update_ms(index: MatchIndex, suppliers: Sequence[SupplierDoc]) -> float:
@@ -468,6 +472,7 @@ def in_process(size: int, taxonomy: Taxonomy, n_demands: int) -> tuple[Row, Row]
     gc.collect()
     ours = Row(size, build, rss_mib() - base, peak_mib(), *percentiles(timed(
         lambda q: index.rank(q, "all", K), queries)))  # fmt: skip
+    ours.ids_only = percentiles(timed(lambda q: index.rank(q, "all", K, explain=False), queries))
     ours.update_ms = update_ms(index, suppliers)
     index = None  # type: ignore[assignment]
     gc.collect()
@@ -701,6 +706,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                   f"{row.p50:7.2f} {row.p99:7.2f} {update}  {via:>18}  {mem:>21}")  # fmt: skip
         print(f"{'':8} ratio  {ours.build / peer.build:8.2f} {'':10} {'':9} "
               f"{ours.p50 / peer.p50:7.2f} {ours.p99 / peer.p99:7.2f}   (ours / bm25s)")  # fmt: skip
+        if ours.ids_only:
+            p50, p99 = ours.ids_only
+            print(f"{'':8} ids    {'':8} {'':10} {'':9} {p50:7.2f} {p99:7.2f}   "
+                  f"ours without explanations; ratio {p50 / peer.p50:.2f} / "
+                  f"{p99 / peer.p99:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

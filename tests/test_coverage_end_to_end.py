@@ -92,5 +92,10 @@ def test_report_needs_the_match_read_scope(api: TestClient) -> None:
         assert created.status_code == 201, created.text
         keys[scope] = created.json()["key"]
     url = "/v1/reports/coverage"
-    assert api.get(url, headers={"X-API-Key": keys["catalog:read"]}).status_code == 403
-    assert api.get(url, headers={"X-API-Key": keys["match:read"]}).status_code == 200
+    # min_version 0: wait for the index's first build instead of racing it (a 503 meanwhile).
+    params = {"min_version": 0}
+    assert (
+        api.get(url, params=params, headers={"X-API-Key": keys["catalog:read"]}).status_code == 403
+    )
+    allowed = api.get(url, params=params, headers={"X-API-Key": keys["match:read"]})
+    assert allowed.status_code == 200, allowed.text

@@ -114,11 +114,8 @@ def text_synonyms(
     merged = taxonomy.synonyms()
     for group in vocabulary.groups:
         for word in (group.term, *group.aliases):
-            resolution = taxonomy.resolve(word)
-            if resolution.chain is not None and resolution.method != "fuzzy":
-                raise VocabularyError(
-                    f"process word {word!r} names the chain {resolution.chain.name!r}"
-                )
+            if taxonomy.names_chain(word):
+                raise VocabularyError(f"process word {word!r} names an industry chain")
             if taxonomy.chains_for_subfield(word):
                 raise VocabularyError(f"process word {word!r} is a sub-field of the taxonomy")
         for alias in group.aliases:

@@ -301,6 +301,11 @@ class Taxonomy:
             return 1.0
         return chain_a.related.get(chain_b.code, 0.0)
 
+    def names_chain(self, label: str) -> bool:
+        """Whether ``label`` is a chain's name or alias exactly (after normalisation), with no
+        fuzzy matching: the cheap check for words other vocabularies may not take."""
+        return self._lookup(self.normalize(label)) is not None
+
     def chains_for_subfield(self, term: str) -> list[str]:
         """The chains owning a sub-field, named by itself or by one of its aliases."""
         owners = self._subfield.get(self.normalize(term), ())

@@ -88,7 +88,7 @@ def test_a_file_that_is_not_json_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("word", "reason"),
-    [("光阻", "sub-field"), ("光刻胶", "sub-field"), ("电子信息", "names the chain")],
+    [("光阻", "sub-field"), ("光刻胶", "sub-field"), ("电子信息", "names an industry chain")],
 )
 def test_process_words_may_not_take_the_taxonomys_words(
     taxonomy: Taxonomy, word: str, reason: str

@@ -513,3 +513,18 @@ def test_json_without_subfield_aliases_still_loads(raw: dict[str, Any]) -> None:
     tax = Taxonomy(parse_chains(stripped))
     assert tax.synonyms() == {}
     assert tax.chains_for_subfield("抗蚀剂") == []
+
+
+@pytest.mark.parametrize(
+    ("label", "names"),
+    [
+        ("电子信息", True),  # an alias
+        ("新一代電子信息", True),  # traditional form of the name
+        ("Next-Generation Electronic Information", True),
+        ("电子新息", False),  # a typo resolve() would correct fuzzily: not an exact name
+        ("光刻胶", False),  # a sub-field, not a chain
+        ("", False),
+    ],
+)
+def test_names_chain_is_exact_or_alias_only(tax: Taxonomy, label: str, names: bool) -> None:
+    assert tax.names_chain(label) is names
