@@ -16,6 +16,7 @@ from services.catalog import migrate
 from services.catalog.db import Database
 from services.catalog.delivery import DeliveryWorker
 from services.catalog.lifecycle import ExpirySweeper
+from services.catalog.pinning import PinnedTransport
 from services.catalog.routes import background_units, catalog_router, internal_router
 from services.catalog.service import utcnow
 from services.catalog.settings import CatalogSettings
@@ -92,7 +93,9 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         app.state.expiry_sweeper = sweeper
         sweeper_task = asyncio.create_task(sweeper.run(), name="demand-expiry-sweeper")
         app.state.expiry_sweeper_task = sweeper_task
-        async with httpx.AsyncClient(follow_redirects=False) as webhook_client:
+        # Where private targets are refused, connections are pinned to the checked address.
+        transport = None if settings.webhook_private_targets_allowed else PinnedTransport()
+        async with httpx.AsyncClient(follow_redirects=False, transport=transport) as webhook_client:
             worker = DeliveryWorker(
                 app.state.db,
                 webhook_client,

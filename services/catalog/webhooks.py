@@ -144,10 +144,18 @@ def refused_target(url: str, resolve: Resolver = resolve_host) -> str | None:
     reserved addresses, whether written in the URL or what its host name resolves to.
     """
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    return checked_addresses(host, resolve)[1]
+
+
+def checked_addresses(host: str, resolve: Resolver = resolve_host) -> tuple[list[str], str | None]:
+    """(the addresses ``host`` stands for, why calling it is refused or None). A literal
+    address stands for itself; a name is resolved once, and one refused address among its
+    answers refuses the name (an attacker's DNS may list a public and a private one)."""
+    host = host.rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
-        return "loopback host"
+        return [], "loopback host"
     try:
-        literal = ipaddress.ip_address(host)
+        literal = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         addresses = list(resolve(host))
     else:
@@ -158,8 +166,10 @@ def refused_target(url: str, resolve: Resolver = resolve_host) -> str | None:
         except ValueError:
             continue
         if _refused_address(address):
-            return f"{host} is a loopback, private, link-local or reserved address ({address})"
-    return None
+            return addresses, (
+                f"{host} is a loopback, private, link-local or reserved address ({address})"
+            )
+    return addresses, None
 
 
 def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> None:

@@ -543,6 +543,18 @@ def test_a_claimed_delivery_is_not_claimed_again_while_leased(client: TestClient
     assert len(first) == 1 and again == [] and len(later) == 1
 
 
+def test_production_sends_webhooks_through_pinned_connections(database_url: str) -> None:
+    from services.catalog.pinning import PinnedTransport
+
+    settings = catalog_settings(database_url, webhook_delivery_enabled=False)
+    for environment, pinned in (("production", True), ("test", False)):
+        app = create_app(settings.model_copy(update={"environment": environment}))
+        with TestClient(app) as test_client:
+            client = test_client.app.state.delivery_worker.client  # type: ignore[attr-defined]
+            # httpx keeps the transport it was given privately; this is the wiring under test.
+            assert isinstance(client._transport, PinnedTransport) is pinned
+
+
 def test_a_consumer_may_hold_a_bounded_number_of_webhooks(database_url: str) -> None:
     settings = catalog_settings(
         database_url, webhook_delivery_enabled=False, webhook_max_per_consumer=2
