@@ -6,7 +6,14 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from typing_extensions import TypeAliasType
 
 from services.matching.coverage import DEFAULT_THRESHOLD
@@ -191,10 +198,25 @@ class IndexStatus(BaseModel):
 # ------------------------------------------------------------------ coverage report
 
 
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _plain_decimal(value: object) -> object:
+    # A query parameter is text, and Python's float() also reads 1_0 (as 10) and surrounding
+    # spaces: only a plain decimal number is a threshold.
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        if value.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise ValueError("must be a finite number")
+        raise ValueError("must be a decimal number such as 1.1")
+    return value
+
+
 class CoverageParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    threshold: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = Field(
+    threshold: Annotated[
+        float, Field(ge=0, le=10, allow_inf_nan=False), BeforeValidator(_plain_decimal)
+    ] = Field(
         default=DEFAULT_THRESHOLD,
         description="Lowest score of a result that serves a demand (scores run about 0 to "
         "1.5; the best text match alone scores 1.0, so the default 1.1 also asks for "

@@ -333,4 +333,21 @@ def test_a_threshold_that_is_not_a_finite_number_says_so(value: str) -> None:
 
     with pytest.raises(ValidationError) as caught:
         CoverageParams(threshold=value)  # type: ignore[arg-type]
-    assert caught.value.errors()[0]["type"] == "finite_number"
+    assert "finite number" in caught.value.errors()[0]["msg"]
+
+
+@pytest.mark.parametrize("value", ["1_0", " 1.1", "1.1 ", "0x1", "1,1", ""])
+def test_a_threshold_must_be_a_plain_decimal_number(value: str) -> None:
+    from pydantic import ValidationError
+
+    from services.matching.schemas import CoverageParams
+
+    with pytest.raises(ValidationError, match="decimal number"):
+        CoverageParams(threshold=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("value", "parsed"), [("1.1", 1.1), ("0", 0.0), (".5", 0.5), ("2e0", 2.0)])
+def test_a_plain_decimal_threshold_is_read(value: str, parsed: float) -> None:
+    from services.matching.schemas import CoverageParams
+
+    assert CoverageParams(threshold=value).threshold == parsed  # type: ignore[arg-type]
