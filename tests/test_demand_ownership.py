@@ -289,3 +289,23 @@ def test_lifecycle_and_outcomes_of_another_consumers_demand_are_404(api: TestCli
     assert "match_outcome" in logged(alice.headers)
     assert "match_outcome" in logged()
     assert "match_outcome" not in logged(bob.headers)
+
+
+def test_the_index_status_counts_only_the_callers_own_demands(api: TestClient) -> None:
+    alice, bob = consumer(api, "alice"), consumer(api, "bob")
+    create_demand(api, alice, external_ref="a1")
+    create_demand(api, alice, external_ref="a2")
+    last = create_demand(api, bob, external_ref="b1")
+    version = last["version"]
+    # The catalog's version reached the index: wait for it through a match of a known demand.
+    waited = api.get(
+        f"/v1/demands/{last['id']}/matches", params={"min_version": version}, headers=bob.headers
+    )
+    assert waited.status_code == 200, waited.text
+    counts = {
+        name: api.get("/v1/index", headers=who.headers).json()
+        for name, who in (("alice", alice), ("bob", bob))
+    }
+    admin = api.get("/v1/index").json()
+    assert (counts["alice"]["demands"], counts["bob"]["demands"], admin["demands"]) == (2, 1, 3)
+    assert counts["alice"]["last_error"] is None and counts["alice"]["version"] >= version

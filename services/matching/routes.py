@@ -175,8 +175,8 @@ def matching_router() -> APIRouter:
         summary="Status of the matching index: version, lag, counts, last build",
         responses=problem_responses(500),
     )
-    async def index_status(service: Service) -> IndexStatus:
-        return service.status()
+    async def index_status(service: Service, who: Caller) -> IndexStatus:
+        return service.status(who)
 
     return router
 

@@ -184,9 +184,15 @@ class IndexStatus(BaseModel):
     catalog_version: int = Field(description="Latest catalog version the syncer has seen.")
     lag: int = Field(description="catalog_version − version.")
     catalog_reachable: bool
-    last_error: str | None
+    last_error: str | None = Field(
+        description="The syncer's last error reading the catalog (admin keys only; null for "
+        "other keys)."
+    )
     suppliers: SupplierCounts
-    demands: int
+    demands: int = Field(
+        description="Demands in the index: every consumer's for an admin key, your own for "
+        "any other key (demands are private to their owner)."
+    )
     built_at: datetime | None = Field(description="When the index was last fitted from scratch.")
     updated_at: datetime | None
     last_sync_at: datetime | None

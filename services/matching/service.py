@@ -148,7 +148,10 @@ class MatchingService:
         data["tags"] = list(dict.fromkeys([*body.tags, *unknown]))
         return demand_query(data)
 
-    def status(self) -> IndexStatus:
+    def status(self, who: Caller = INTERNAL) -> IndexStatus:
+        """The index's state. Demands are private: a consumer without admin rights is told
+        how many of its own demands the index holds, and not the syncer's last error text
+        (internal host names); admins and internal callers see everything."""
         snapshot = self.syncer.snapshot
         status = self.syncer.status
         version = snapshot.version if snapshot else 0
@@ -162,9 +165,9 @@ class MatchingService:
             catalog_version=status.catalog_version,
             lag=max(status.catalog_version - version, 0),
             catalog_reachable=status.catalog_reachable,
-            last_error=status.last_error,
+            last_error=status.last_error if who.sees_everything else None,
             suppliers=SupplierCounts(platform=platforms, manufacturer=total - platforms),
-            demands=len(snapshot.demands) if snapshot else 0,
+            demands=_visible_demands(snapshot, who),
             built_at=snapshot.built_at if snapshot else None,
             updated_at=snapshot.updated_at if snapshot else None,
             last_sync_at=status.last_sync_at,
@@ -236,3 +239,12 @@ def _encode(
     return orjson.dumps(
         {**head, "results": results, **(tail or {})}, option=orjson.OPT_SERIALIZE_NUMPY
     )
+
+
+def _visible_demands(snapshot: IndexSnapshot | None, who: Caller) -> int:
+    if snapshot is None:
+        return 0
+    if who.sees_everything:
+        return len(snapshot.demands)
+    owners = snapshot.demand_owners
+    return sum(1 for demand_id in snapshot.demands if who.may_see(owners.get(demand_id)))

@@ -306,3 +306,19 @@ async def test_outcomes_are_counted_per_kind_on_full_and_incremental_sync(
     assert evidence is not None
     assert evidence.counts[supplier] == OutcomeCounts(positive=0, declined=2)
     assert builder.calls == 1
+
+
+def test_only_admins_and_internal_callers_read_the_syncers_last_error() -> None:
+    from types import SimpleNamespace
+
+    from services.matching.index import SyncStatus
+    from services.matching.service import MatchingService
+    from services.shared.caller import INTERNAL, Caller
+    from services.shared.taxonomy import load_taxonomy
+
+    error = "ConnectError: catalog.internal:8001 refused"
+    syncer = SimpleNamespace(snapshot=None, status=SyncStatus(last_error=error))
+    service = MatchingService(syncer, load_taxonomy())  # type: ignore[arg-type]
+    assert service.status(INTERNAL).last_error == error
+    assert service.status(Caller("admin", is_admin=True)).last_error == error
+    assert service.status(Caller("alice")).last_error is None
