@@ -217,12 +217,13 @@ def catalog(sqlite_url: str) -> Iterator[TestClient]:
         yield client
 
 
-def test_the_loop_retries_until_the_catalog_takes_the_events(catalog: TestClient) -> None:
+def _subscribed_demand(catalog: TestClient) -> tuple[dict[str, Any], IndexSnapshot]:
+    """An admin webhook wanting demand.matched, a stored demand, and a snapshot holding it
+    (ranked by a fake index: supplier p1 for demands titled d1)."""
     hook = {"url": "https://hooks.example.com/x", "event_types": ["demand.matched"]}
     admin = {"X-Pilotmatch-Consumer": "admin", "X-Pilotmatch-Scopes": "admin"}
     assert catalog.post("/v1/webhooks", json=hook, headers=admin).status_code == 201
     demand = catalog.post("/v1/demands", json=demand_body(title="d1")).json()
-    switch = Switch(httpx.ASGITransport(app=catalog.app))
     now = datetime.now(UTC)
     snapshot = IndexSnapshot(
         index=FakeIndex({"d1": ["p1"]}),  # type: ignore[arg-type]
@@ -232,6 +233,13 @@ def test_the_loop_retries_until_the_catalog_takes_the_events(catalog: TestClient
         built_at=now,
         updated_at=now,
     )
+    return demand, snapshot
+
+
+def test_the_loop_retries_until_the_catalog_takes_the_events(catalog: TestClient) -> None:
+    demand, snapshot = _subscribed_demand(catalog)
+    now = snapshot.built_at
+    switch = Switch(httpx.ASGITransport(app=catalog.app))
 
     async def scenario() -> tuple[int, int]:
         async with httpx.AsyncClient(transport=switch) as http:
@@ -368,19 +376,8 @@ def test_a_deleted_supplier_lets_a_newcomer_in() -> None:
 def test_a_long_round_is_followed_by_a_pause_that_bounds_the_notifiers_share(
     catalog: TestClient,
 ) -> None:
-    hook = {"url": "https://hooks.example.com/x", "event_types": ["demand.matched"]}
-    admin = {"X-Pilotmatch-Consumer": "admin", "X-Pilotmatch-Scopes": "admin"}
-    assert catalog.post("/v1/webhooks", json=hook, headers=admin).status_code == 201
-    demand = catalog.post("/v1/demands", json=demand_body(title="d1")).json()
-    now = datetime.now(UTC)
-    snapshot = IndexSnapshot(
-        index=FakeIndex({"d1": ["p1"]}),  # type: ignore[arg-type]
-        version=1,
-        suppliers={"p1": object()},  # type: ignore[dict-item]
-        demands={demand["id"]: demand_query(demand)},
-        built_at=now,
-        updated_at=now,
-    )
+    demand, snapshot = _subscribed_demand(catalog)
+    now = snapshot.built_at
     ticks = iter([10.0, 12.0])  # the ranking of the round takes 2 s by this clock
 
     async def scenario() -> tuple[float, float, float, float]:
