@@ -13,7 +13,8 @@ A supplier's score is (every weight lives in ``RankingWeights``)::
   among the eligible suppliers. Term frequency is sublinear per field (``1 + ln count``) and
   fields are weighted: a supplier's name, tags and capabilities count more than its long
   description; a demand's title and tags more than its description. Character bigrams count
-  ``bigram`` of a word. Only the postings of the query's terms are read (CSC columns).
+  ``bigram`` of a word; the demand's bigrams that spell one of its own words are left out (the
+  word carries them). Only the postings of the query's terms are read (CSC columns).
 - **chain_score** (0..1): the demand's industry chains against the supplier's. Each chain label
   of the demand is resolved through the taxonomy (aliases, English, traditional, typos); a label
   that is a sub-field (第三代半导体, 光伏) stands for the chain(s) owning it. A demand that names
@@ -30,7 +31,8 @@ A supplier's score is (every weight lives in ``RankingWeights``)::
   certificates are compared normalised: ``ISO9001`` = ``ISO 9001`` = ``ISO 9001:2015``); stage,
   vouchers, district, supplier kind and production scale multiply the base by the factors
   documented in ``RankingWeights``. The explanation lists each factor and its effect in score
-  units (applied in order, so the effects add up: ``score = base + sum(effects)``).
+  units (applied in order, so the effects add up: ``score = base + sum(effects)``, to about
+  1e-6: the score shown is the float32 total the results were ordered by).
 - **outcomes**: what happened to a supplier's earlier matches of demands of the same kind
   (primary industry chain) multiplies the score by a bounded factor, 0.75..1.10 by default
   (``RankingWeights.outcome_*``, ``services.matching.outcomes``): a supplier that keeps
@@ -974,6 +976,16 @@ class MatchIndex:
                 weights[j] = weights.get(j, 0.0) + field_weight * (1.0 + math.log(c))
         if not weights:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        # A bigram spelling one of the demand's words adds nothing the word does not (jieba's
+        # search mode already yields a compound's words) but reads the longest postings:
+        # leaving such bigrams out of the query reads about 40% fewer postings at 100k
+        # suppliers, with nDCG@10 on the development set unchanged (short form) or up by
+        # 0.001 (full form). The suppliers' bigrams stay: a bigram with no such word, as in
+        # an unseen compound, still matches them.
+        vocabulary = self._vocabulary
+        for j in [j for j in weights if vocabulary.term(j).startswith(BIGRAM_PREFIX)]:
+            if vocabulary.get(vocabulary.term(j)[len(BIGRAM_PREFIX) :]) in weights:
+                del weights[j]
         cols = np.fromiter(sorted(weights), dtype=np.int32, count=len(weights))
         data = np.fromiter((weights[j] for j in cols.tolist()), dtype=np.float64, count=len(cols))
         data *= self._term_factor[cols] * self._idf[cols]

@@ -489,3 +489,34 @@ def test_the_term_finder_takes_the_longest_term_at_each_position_leftmost_first(
     assert finder.find("") == [] and finder.find("固") == []
     # A term longer than the rest of the text is skipped, not mis-sliced.
     assert finder.find("固态电") == ["固态"]
+
+
+def test_query_leaves_out_bigrams_spelling_one_of_its_words(index: MatchIndex) -> None:
+    """The bigram ~测试 reads the longest postings and adds nothing the word 测试 does not; a bigram
+    no word of the demand spells (across two words, or in an unseen compound) stays."""
+    demand = {
+        "query_title": ["安全测试与腱绳驱动"],
+        "query_tags": [],
+        "query_description": [""],
+        "query_chains": [],
+    }
+    cols, data = index._query_vector(demand)
+    terms = {index._vocabulary.term(j) for j in cols.tolist()}
+    analyzed = set(index._analyzer.analyze("安全测试与腱绳驱动"))
+    assert {"测试", "安全"} <= terms
+    assert "~测试" in analyzed and "~测试" not in terms
+    assert "~全测" in terms  # across 安全|测试: no word spells it
+    for term in terms:
+        if term.startswith("~"):
+            assert term[1:] not in terms
+    assert np.isclose(float(np.dot(data, data)), 1.0, atol=1e-5)  # still unit length
+
+
+def test_a_compound_only_a_supplier_spells_still_matches_through_its_bigrams(
+    taxonomy: Taxonomy,
+) -> None:
+    tendon = replace(FOOD, id="p-tendon", name="机器人关节平台", description="腱绳驱动灵巧手试制。",
+                     tags=(), capabilities=(), industry_chains=("具身智能",))  # fmt: skip
+    index = MatchIndex.build((*CATALOG, tendon), taxonomy)
+    demand = DemandQuery(title="腱绳灵巧手", description="", industry_chains=(), tags=())
+    assert ids(index.rank(demand))[0] == "p-tendon"
