@@ -482,6 +482,7 @@ class MatchIndex:
         self._tag_match_cache: dict[str, tuple[tuple[int, float], ...]]
         self._tag_keys_of: dict[str, str] = {}  # tag -> its comparison key (a cache)
         self._term_labels: dict[int, str] = {}  # term id -> its label in explanations (a cache)
+        self._kind_masks: dict[str, npt.NDArray[np.bool_] | None] = {}  # per snapshot (a cache)
         self._tag_synonyms: dict[str, str]  # alias's plain key -> canonical term's plain key
         self._chain_names: list[str]
         self._relatedness: FloatArray
@@ -672,9 +673,6 @@ class MatchIndex:
         chain_weight = w.chain * (w.inferred_chain_confidence if chain_source == "inferred" else 1)
         cues = self._cues(demand)
 
-        def eligible(hit: npt.NDArray[np.bool_]) -> None:
-            self._restrict_eligible(hit, kind, demand.required_certifications)
-
         def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
             chain_score = self._chain_scores(slots, candidates)
             factors = self._factors(demand, candidates, cues)
@@ -688,8 +686,14 @@ class MatchIndex:
         max_factor = 1.0 + w.district_match if demand.district else 1.0
         if outcome_rows is not None:  # the bound must hold the largest boost
             max_factor *= max(1.0, float(outcome_rows.max()))
+        eligible = self._eligible(kind, demand.required_certifications)
         scored = self._search(
-            cols, data, tag_score, (eligible, score), limit, chain_weight, max_factor
+            (cols, data),
+            (tag_score, bool(tag_hits)),
+            eligible,
+            score,
+            limit,
+            (chain_weight, max_factor),
         )
         if not explain:
             return [
@@ -753,8 +757,9 @@ class MatchIndex:
             (((c, 1.0),), 1.0, self._chain_names[c]) for c in self._chain_ids(doc.industry_chains)
         ]
 
-        def eligible(hit: npt.NDArray[np.bool_]) -> None:
-            hit[i] = False
+        eligible = self._eligible("all", ())
+        eligible = np.ones(self._size_rows(), dtype=bool) if eligible is None else eligible.copy()
+        eligible[i] = False
 
         def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
             chain_score = self._chain_scores(weighted_slots, candidates)
@@ -763,7 +768,9 @@ class MatchIndex:
             )
             return _Scored(candidates, similarity, relative, total, chain_score, {})
 
-        scored = self._search(cols, data, tag_score, (eligible, score), limit, w.chain, 1.0)
+        scored = self._search(
+            (cols, data), (tag_score, bool(tag_hits)), eligible, score, limit, (w.chain, 1.0)
+        )
         best = self._top(scored, limit)
         terms = self._top_terms(cols, data, [d for d, _ in best])
         return [
@@ -780,52 +787,55 @@ class MatchIndex:
 
     def _search(
         self,
-        cols: IntArray,
-        data: FloatArray,
-        tag_score: FloatArray,
-        scorer: tuple[Callable[[npt.NDArray[np.bool_]], None], _Score],
+        query: tuple[IntArray, FloatArray],
+        tags: tuple[FloatArray, bool],
+        eligible: npt.NDArray[np.bool_] | None,
+        score: _Score,
         limit: int,
-        ceiling: float,
-        max_factor: float,
+        bound: tuple[float, float],
     ) -> _Scored:
         """Score the eligible suppliers sharing a term or a tag with the query, exactly, but
-        without computing every part for every one of them.
+        without computing every part for every one of them. ``query``: its terms and
+        weights; ``tags``: the tag score of every row, and whether any is above 0;
+        ``eligible``: the rows that may be returned (None: all).
 
         A supplier's score is at most ``(text * relative + ceiling + tag * tag score) *
-        max_factor`` (``ceiling``: the chain part at full credit). The suppliers best by that
-        bound are scored first; the ``limit``-th of their scores is a floor for the result,
-        and only suppliers whose bound reaches the floor are scored in full.
+        max_factor`` (``bound``: the chain part at full credit, ``ceiling``, and the largest
+        product of constraint factors). The suppliers best by that bound are scored first;
+        the ``limit``-th of their scores is a floor for the result, and only suppliers whose
+        bound reaches the floor are scored in full.
 
-        Everything before the shortlist works on dense arrays over all rows: at 100k rows a
-        vector operation costs tens of microseconds, while gathering a candidate list of the
-        same size costs several times that."""
-        restrict, score = scorer
+        Everything before the shortlist works on dense arrays over all rows, in as few passes
+        as possible: at 100k rows one pass costs tens of microseconds, while gathering a
+        candidate list of the same size costs several times that."""
+        cols, data = query
+        tag_score, any_tag = tags
+        ceiling, max_factor = bound
+        w = self.weights
         similarity = self._segment_similarity(self._main, cols, data)
         if len(self._delta.docs):
             similarity = np.concatenate([similarity, self._delta_similarity(cols, data)])
-        hit = (similarity > 0) | (tag_score > 0)
-        hit[: self._n_main] &= self._alive
-        restrict(hit)
         # Rows left out get a cosine of 0. Multiplying by the mask is an order of magnitude
         # faster than np.where or a masked assignment with a scalar (measured at 100k rows).
-        similarity *= hit
-        best = float(similarity.max())
+        if eligible is not None:
+            similarity *= eligible
+        best = float(similarity.max()) if len(similarity) else 0.0
+        # The bound without its constant terms orders the rows the same way, and it is above
+        # 0 exactly for the eligible rows sharing a term or a tag: the candidates.
+        order = similarity * np.float32(w.text / best) if best > 0 else np.zeros_like(similarity)
+        if any_tag:
+            order += np.float32(w.tag) * tag_score
+            if eligible is not None:
+                order *= eligible
         first = SHORTLIST + 4 * limit
-        if np.count_nonzero(hit) <= first:
-            candidates = np.flatnonzero(hit)
+        if np.count_nonzero(order) <= first:
+            candidates = np.flatnonzero(order)
             return score(candidates, similarity[candidates], best)
-        w = self.weights
-        # The bound without its constant terms orders the rows the same way. Every candidate
-        # shares a term or a tag, so its ``order`` is above 0: the rows left out, set to 0,
-        # rank below all of them.
-        order = w.tag * tag_score
-        if best > 0:
-            order += (w.text / best) * similarity
-        order *= hit
         top = _largest(order, first)
         floor = -float(np.partition(-score(top, similarity[top], best).total, limit - 1)[limit - 1])
         # bound = (order + ceiling) * max_factor >= floor, solved for order once.
-        keep = np.flatnonzero((order >= (floor - 1e-5) / max_factor - ceiling) & hit)
+        threshold = (floor - 1e-5) / max_factor - ceiling
+        keep = np.flatnonzero(order >= threshold) if threshold > 0 else np.flatnonzero(order)
         return score(keep, similarity[keep], best)
 
     def _segment_similarity(
@@ -1241,24 +1251,38 @@ class MatchIndex:
 
     # -- constraints ----------------------------------------------------------------------
 
-    def _restrict_eligible(
-        self, hit: npt.NDArray[np.bool_], kind: KindFilter, required: Sequence[str]
-    ) -> None:
-        """Clear, in place, the rows of ``hit`` (all rows) that are of another kind or lack a
-        required certification."""
-        if kind != "all":
-            hit &= self._kind == (1 if kind == "manufacturer" else 0)
+    def _eligible(self, kind: KindFilter, required: Sequence[str]) -> npt.NDArray[np.bool_] | None:
+        """The rows that may be returned (None: every row): still in the catalog, of
+        ``kind``, holding every required certification. Do not modify: the mask without
+        certifications is cached per snapshot."""
+        mask = self._kind_mask(kind)
         for cert in dict.fromkeys(normalize_certification(c) for c in required):
             if not cert:
                 continue
             j = self._certs.get(cert)
             if j is None:
-                hit[:] = False  # nobody holds it
-                return
-            holds = np.zeros(len(hit), dtype=bool)
+                return np.zeros(self._size_rows(), dtype=bool)  # nobody holds it
+            holds = np.zeros(self._size_rows(), dtype=bool)
             for rows in self._holders(lambda s: s.C, j):
                 holds[rows] = True
-            hit &= holds
+            mask = holds if mask is None else mask & holds
+        return mask
+
+    def _kind_mask(self, kind: KindFilter) -> npt.NDArray[np.bool_] | None:
+        if kind not in self._kind_masks:
+            mask: npt.NDArray[np.bool_] | None = None
+            if not self._alive.all():
+                mask = np.ones(self._size_rows(), dtype=bool)
+                mask[: self._n_main] = self._alive
+            if kind != "all":
+                of_kind = self._kind == (1 if kind == "manufacturer" else 0)
+                mask = of_kind if mask is None else mask & of_kind
+            self._kind_masks[kind] = mask
+        return self._kind_masks[kind]
+
+    def _size_rows(self) -> int:
+        """Rows of the index, main and delta, including main rows no longer in the catalog."""
+        return self._n_main + len(self._delta.docs)
 
     def _holders(self, matrix: Callable[[_Segment], sp.csc_matrix], j: int) -> list[IntArray]:
         """Rows (index-wide) holding column ``j`` of a tag or certification matrix, per
