@@ -480,6 +480,7 @@ class MatchIndex:
         self._chain_terms: dict[str, tuple[int, ...]]
         self._tag_finder: _TermFinder
         self._tag_match_cache: dict[str, tuple[tuple[int, float], ...]]
+        self._tag_rows_cache: _RowsCache  # main rows per demand tag, like the one above
         self._tag_keys_of: dict[str, str] = {}  # tag -> its comparison key (a cache)
         self._term_labels: dict[int, str] = {}  # term id -> its label in explanations (a cache)
         self._kind_masks: dict[str, npt.NDArray[np.bool_] | None] = {}  # per snapshot (a cache)
@@ -547,6 +548,7 @@ class MatchIndex:
         self._size = len(docs)
         self._tag_finder = self._make_tag_finder()
         self._tag_match_cache = {}
+        self._tag_rows_cache = _RowsCache()
         return self
 
     def with_changes(self, upserts: Sequence[SupplierDoc], deletes: Sequence[str]) -> MatchIndex:
@@ -608,6 +610,7 @@ class MatchIndex:
         if len(new._tag_keys) != len(self._tag_keys):
             new._tag_finder = new._make_tag_finder()
             new._tag_match_cache = {}  # credits are per tag vocabulary
+            new._tag_rows_cache = _RowsCache()
         return new
 
     def __len__(self) -> int:
@@ -1223,31 +1226,42 @@ class MatchIndex:
     def _tag_scores(
         self, tag_weights: dict[str, float]
     ) -> tuple[FloatArray, dict[str, tuple[tuple[int, float], ...]]]:
-        n = self._n_main + len(self._delta.docs)
-        score = np.zeros(n, dtype=np.float32)
+        score = np.zeros(self._size_rows(), dtype=np.float32)
         hits: dict[str, tuple[tuple[int, float], ...]] = {}
         total = sum(tag_weights.values())
         if total <= 0:
             return score, hits
-        best = np.zeros(n, dtype=np.float32)  # one demand tag's credit per row, reset after
         for key, weight in tag_weights.items():
             matches = self._tag_matches(key)
             if not matches:
                 continue
             hits[key] = matches
-            # Ascending credit: a row holding several matching tags keeps the best credit.
-            # Only the rows holding one are touched, not the whole catalog per tag.
-            touched = []
-            for j, credit in sorted(matches, key=lambda m: m[1]):
-                for rows in self._holders(lambda s: s.T, j):
-                    best[rows] = credit
-                    touched.append(rows)
-            if touched:
-                rows = np.concatenate(touched)
-                score[rows] += weight * best[rows]  # a repeated row adds once
-                best[rows] = 0.0
+            rows, credits = self._tag_rows(key, matches)
+            score[rows] += weight * credits
         score /= total
         return score, hits
+
+    def _tag_rows(
+        self, key: str, matches: tuple[tuple[int, float], ...]
+    ) -> tuple[IntArray, FloatArray]:
+        """The rows holding a tag that matches the demand tag ``key``, each once, with its
+        best credit. The main segment's part is cached (it changes only with a full build);
+        the small delta segment's is found each time."""
+        main = self._tag_rows_cache.get(key)
+        if main is None:
+            main = _best_credit_per_row(
+                [(self._main.column(self._main.T, j), credit) for j, credit in matches]
+            )
+            self._tag_rows_cache.put(key, main)
+        if not len(self._delta.docs):
+            return main
+        delta_rows, delta_credits = _best_credit_per_row(
+            [(self._delta.column(self._delta.T, j), credit) for j, credit in matches]
+        )
+        return (
+            np.concatenate([main[0], self._n_main + delta_rows]),
+            np.concatenate([main[1], delta_credits]),
+        )
 
     # -- constraints ----------------------------------------------------------------------
 
@@ -1672,6 +1686,7 @@ class MatchIndex:
             "weights", "taxonomy", "_analyzer", "_vocabulary", "_term_factor", "_idf",
             "_main", "_n_main", "_position_main", "_chain_names",
             "_relatedness", "_chain_terms", "_chain_finder", "_tag_finder", "_tag_match_cache",
+            "_tag_rows_cache",
             "_tag_keys_of", "_tag_synonyms", "_term_labels",
         ):  # fmt: skip
             setattr(new, name, getattr(self, name))
@@ -1745,6 +1760,38 @@ def _largest(values: FloatArray, k: int) -> IntArray:
             if len(some) >= k:
                 return some[np.argpartition(-values[some], k - 1)[:k]]
     return np.argpartition(-values, k - 1)[:k]
+
+
+def _best_credit_per_row(held: list[tuple[IntArray, float]]) -> tuple[IntArray, FloatArray]:
+    """(rows, credit) pairs of several tags, as distinct rows with the best credit of each."""
+    rows = np.concatenate([r for r, _ in held]) if held else _NO_ROWS
+    credits = np.concatenate([np.full(len(r), c, dtype=np.float32) for r, c in held] or [
+        np.zeros(0, dtype=np.float32)])  # fmt: skip
+    if len(held) > 1:
+        order = np.lexsort((-credits, rows))
+        rows, credits = rows[order], credits[order]
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        rows, credits = rows[first], credits[first]
+    return rows, credits
+
+
+class _RowsCache:
+    """Row arrays per key, up to a number of rows in all (then no more are added): the
+    main segment's rows per demand tag, shared by the snapshots of one build."""
+
+    def __init__(self, max_rows: int = 4_000_000) -> None:
+        self._entries: dict[str, tuple[IntArray, FloatArray]] = {}
+        self._rows = 0
+        self._max_rows = max_rows
+
+    def get(self, key: str) -> tuple[IntArray, FloatArray] | None:
+        return self._entries.get(key)
+
+    def put(self, key: str, entry: tuple[IntArray, FloatArray]) -> None:
+        if self._rows + len(entry[0]) <= self._max_rows:
+            self._entries[key] = entry
+            self._rows += len(entry[0])
 
 
 class _DemandCues(NamedTuple):

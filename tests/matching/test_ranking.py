@@ -520,3 +520,42 @@ def test_a_compound_only_a_supplier_spells_still_matches_through_its_bigrams(
     index = MatchIndex.build((*CATALOG, tendon), taxonomy)
     demand = DemandQuery(title="腱绳灵巧手", description="", industry_chains=(), tags=())
     assert ids(index.rank(demand))[0] == "p-tendon"
+
+
+def _tag_scores_by_id(index: MatchIndex, demand: DemandQuery) -> dict[str, float]:
+    return {m.supplier_id: m.explanation["tags"]["score"] for m in index.rank(demand, limit=100)}
+
+
+def test_a_supplier_holding_several_matching_tags_counts_its_best_credit_once(
+    taxonomy: Taxonomy,
+) -> None:
+    both = replace(SMT, id="m-smt-both", tags=("SMT贴片", "SMT"))  # exact and partial
+    partial = replace(SMT, id="m-smt-partial", tags=("SMT贴片",))
+    index = MatchIndex.build((*CATALOG, both, partial), taxonomy)
+    demand = DemandQuery(title="贴片", description="", industry_chains=(), tags=("SMT",))
+    scores = _tag_scores_by_id(index, demand)
+    assert scores["m-smt-both"] == 1.0
+    assert scores["m-smt-partial"] == RankingWeights().tag_partial_credit
+
+
+def test_tag_scores_after_changes_equal_a_full_build(taxonomy: Taxonomy) -> None:
+    """The main segment's rows per demand tag are cached and shared by later snapshots; the
+    rows changed since come from the delta each time."""
+    index = MatchIndex.build(CATALOG, taxonomy)
+    demand = replace(SOLID_STATE, tags=("固态电池", "SMT"))
+    _tag_scores_by_id(index, demand)  # fills the cache
+    twin = replace(CELL_FACTORY, id="m-cells-2", tags=("SMT", "固态电池"))
+    changed = index.with_changes([twin], ["m-cells"])
+    fitted = MatchIndex.build([BATTERY, BATTERY_LAB, SMT, FOOD, twin], taxonomy)
+    assert _tag_scores_by_id(changed, demand) == _tag_scores_by_id(fitted, demand)
+    assert "m-cells" in _tag_scores_by_id(index, demand)  # the old snapshot is untouched
+
+
+def test_rows_cache_stops_adding_at_its_budget() -> None:
+    from services.matching.ranking import _RowsCache
+
+    cache = _RowsCache(max_rows=5)
+    three = (np.arange(3, dtype=np.int32), np.ones(3, dtype=np.float32))
+    cache.put("a", three)
+    cache.put("b", three)  # 6 rows would exceed 5
+    assert cache.get("a") is three and cache.get("b") is None
