@@ -831,10 +831,12 @@ class MatchIndex:
             if eligible is not None:
                 order *= eligible
         first = SHORTLIST + 4 * limit
-        if np.count_nonzero(order) <= first:
-            candidates = np.flatnonzero(order)
+        top = _largest(order, first) if len(order) > first else np.arange(len(order))
+        if len(order) <= first or order[top].min() <= 0:
+            # Fewer candidates than the shortlist: they are all in it (without counting
+            # them, a pass over every row).
+            candidates = np.sort(top[order[top] > 0])
             return score(candidates, similarity[candidates], best)
-        top = _largest(order, first)
         floor = -float(np.partition(-score(top, similarity[top], best).total, limit - 1)[limit - 1])
         # bound = (order + ceiling) * max_factor >= floor, solved for order once.
         threshold = (floor - 1e-5) / max_factor - ceiling
@@ -1145,11 +1147,14 @@ class MatchIndex:
     ) -> FloatArray:
         if not slots:
             return np.zeros(len(candidates), dtype=np.float32)
-        profile = self._chain_profile[candidates]
+        profile = self._chain_profile
         total = np.zeros(len(candidates), dtype=np.float32)
         weight = 0.0
         for options, slot_weight, _ in slots:
-            best = np.max(profile[:, [i for i, _ in options]], axis=1)
+            if len(options) == 1:  # most slots: one column, no copy of the others
+                best = profile[candidates, options[0][0]]
+            else:
+                best = np.max(profile[np.ix_(candidates, [i for i, _ in options])], axis=1)
             total += slot_weight * best
             weight += slot_weight
         return total / weight

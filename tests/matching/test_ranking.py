@@ -439,6 +439,54 @@ def test_shortlist_bound_does_not_change_the_ranking(
         assert [(m.supplier_id, m.score) for m in index.rank(demand, limit=3)] == want
 
 
+def test_shortlist_bound_ranks_exactly_like_scoring_every_candidate(
+    taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three hundred varied suppliers, where the best by text alone are often not the best
+    by score (vouchers, district, stage and kind move them): the bounded search returns
+    exactly what scoring every candidate in full returns."""
+    import services.matching.ranking as ranking
+
+    rng = np.random.default_rng(7)
+    districts = ("松山湖", "清溪镇", "长安镇", "虎门镇")
+    stage_sets = (("小试",), ("中试",), ("小批量试产",), ("小试", "中试"), ())
+    catalog = []
+    for i in range(300):
+        doc = CATALOG[i % len(CATALOG)]
+        catalog.append(replace(
+            doc,
+            id=f"{doc.id}-{i:03d}",
+            kind="manufacturer" if rng.random() < 0.5 else "platform",
+            name=doc.name + "".join(rng.choice(list("测试中试验证平台工厂电池贴片"), 3)),
+            district=str(rng.choice(districts)),
+            stages=stage_sets[int(rng.integers(len(stage_sets)))],
+            accepts_vouchers=bool(rng.random() < 0.5),
+            tags=doc.tags[: int(rng.integers(len(doc.tags) + 1))],
+        ))  # fmt: skip
+    index = MatchIndex.build(catalog, taxonomy).with_changes(
+        [replace(catalog[5], id="new-5", district="清溪镇")], [catalog[7].id]
+    )
+    demands = [
+        replace(d, needs_voucher=v, district=dist, stage=stage)
+        for d in DEMANDS
+        for v, dist, stage in ((True, "清溪镇", "中试"), (False, "", None), (True, "", "小试"))
+    ]
+    kinds = ("all", "platform", "manufacturer")
+
+    def ranked() -> list[list[tuple[str, float]]]:
+        return [
+            [(m.supplier_id, m.score) for m in index.rank(d, kind, limit=10)]  # type: ignore[arg-type]
+            for d in demands
+            for kind in kinds
+        ]
+
+    monkeypatch.setattr(ranking, "SHORTLIST", 10**9)  # every candidate scored in full
+    everything = ranked()
+    monkeypatch.setattr(ranking, "SHORTLIST", 0)  # bound all but the best 40
+    assert ranked() == everything
+    assert all(len(r) == 10 for r in everything)
+
+
 @pytest.mark.parametrize("n", [50, 5_000, 100_000])
 def test_largest_picks_exactly_the_k_largest_values(n: int) -> None:
     rng = np.random.default_rng(n)
