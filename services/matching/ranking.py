@@ -1154,7 +1154,8 @@ class MatchIndex:
             if len(options) == 1:  # most slots: one column, no copy of the others
                 best = profile[candidates, options[0][0]]
             else:
-                best = np.max(profile[np.ix_(candidates, [i for i, _ in options])], axis=1)
+                columns = np.fromiter((i for i, _ in options), dtype=np.intp, count=len(options))
+                best = np.max(profile[np.ix_(candidates, columns)], axis=1)
             total += slot_weight * best
             weight += slot_weight
         return total / weight
