@@ -484,6 +484,7 @@ class MatchIndex:
         self._tag_keys_of: dict[str, str] = {}  # tag -> its comparison key (a cache)
         self._term_labels: dict[int, str] = {}  # term id -> its label in explanations (a cache)
         self._kind_masks: dict[str, npt.NDArray[np.bool_] | None] = {}  # per snapshot (a cache)
+        self._chain_ids_of: dict[tuple[str, ...], list[int]] = {}  # chain labels -> ids (a cache)
         self._tag_synonyms: dict[str, str]  # alias's plain key -> canonical term's plain key
         self._chain_names: list[str]
         self._relatedness: FloatArray
@@ -1535,7 +1536,11 @@ class MatchIndex:
         return Match(doc.id, doc.kind, doc.name, score, explanation)
 
     def _matched_chains(self, doc: SupplierDoc, slots: list[Slot]) -> list[dict[str, Any]]:
-        doc_chains = self._chain_ids(doc.industry_chains)
+        doc_chains = self._chain_ids_of.get(doc.industry_chains)
+        if doc_chains is None:  # a few combinations of chains serve a whole catalog
+            doc_chains = self._chain_ids(doc.industry_chains)
+            if len(self._chain_ids_of) < 4096:
+                self._chain_ids_of[doc.industry_chains] = doc_chains
         matched = []
         for options, slot_weight, label in slots:
             best = (0.0, "", "")
@@ -1562,7 +1567,8 @@ class MatchIndex:
         tag_hits: dict[str, tuple[tuple[int, float], ...]],
         tag_weights: dict[str, float],
     ) -> list[dict[str, Any]]:
-        doc_tags = {self._tag_vocabulary.get(self._tag_key(t), -1): t for t in doc.tags}
+        key_of, vocabulary = self._tag_keys_of.get, self._tag_vocabulary.get
+        doc_tags = {vocabulary(key_of(t) or self._tag_key(t), -1): t for t in doc.tags}
         matched = []
         for key, matches in tag_hits.items():
             found = [(credit, doc_tags[j]) for j, credit in matches if j in doc_tags]
@@ -1693,7 +1699,7 @@ class MatchIndex:
             "_main", "_n_main", "_position_main", "_chain_names",
             "_relatedness", "_chain_terms", "_chain_finder", "_tag_finder", "_tag_match_cache",
             "_tag_rows_cache",
-            "_tag_keys_of", "_tag_synonyms", "_term_labels",
+            "_tag_keys_of", "_tag_synonyms", "_term_labels", "_chain_ids_of",
         ):  # fmt: skip
             setattr(new, name, getattr(self, name))
         return new
