@@ -707,13 +707,14 @@ class MatchIndex:
             ]
         best = self._top(scored, limit)
         terms = self._top_terms(cols, data, [d for d, _ in best])
+        hit_credits = {key: dict(matches) for key, matches in tag_hits.items()}
         return [
             self._match(
                 d,
                 float(scored.total[j]),
                 text=(float(scored.similarity[j]), float(scored.relative[j]), matched),
                 chain=(chain_weight, float(scored.chain_score[j]), slots, chain_source),
-                tags=(float(tag_score[d]), tag_hits, tag_weights),
+                tags=(float(tag_score[d]), hit_credits, tag_weights),
                 constraints=self._constraint_details(demand, d, scored.factors, j, cues, outcomes),
             )
             for (d, j), matched in zip(best, terms, strict=True)
@@ -777,13 +778,14 @@ class MatchIndex:
         )
         best = self._top(scored, limit)
         terms = self._top_terms(cols, data, [d for d, _ in best])
+        hit_credits = {key: dict(matches) for key, matches in tag_hits.items()}
         return [
             self._match(
                 d,
                 float(scored.total[j]),
                 text=(float(scored.similarity[j]), float(scored.relative[j]), matched),
                 chain=(w.chain, float(scored.chain_score[j]), weighted_slots, "given"),
-                tags=(float(tag_score[d]), tag_hits, tag_weights),
+                tags=(float(tag_score[d]), hit_credits, tag_weights),
                 constraints=[],
             )
             for (d, j), matched in zip(best, terms, strict=True)
@@ -1484,14 +1486,14 @@ class MatchIndex:
         *,
         text: tuple[float, float, list[dict[str, Any]]],
         chain: tuple[float, float, list[Slot], str],
-        tags: tuple[float, dict[str, tuple[tuple[int, float], ...]], dict[str, float]],
+        tags: tuple[float, dict[str, dict[int, float]], dict[str, float]],
         constraints: list[dict[str, Any]],
     ) -> Match:
         w = self.weights
         doc = self._doc(d)
         similarity, relative, terms = text
         chain_weight, chain_score, slots, source = chain
-        tag_score, tag_hits, tag_weights = tags
+        tag_score, hit_credits, tag_weights = tags
         parts = {
             "text": w.text * relative,
             "chain": chain_weight * chain_score,
@@ -1529,7 +1531,7 @@ class MatchIndex:
                 "score": round(tag_score, 6),
                 "weight": w.tag,
                 "contribution": round(parts["tags"], 6),
-                "matched_tags": self._matched_tags(doc, tag_hits, tag_weights),
+                "matched_tags": self._matched_tags(doc, hit_credits, tag_weights),
             },
             "constraints": constraints,
         }
@@ -1564,16 +1566,18 @@ class MatchIndex:
     def _matched_tags(
         self,
         doc: SupplierDoc,
-        tag_hits: dict[str, tuple[tuple[int, float], ...]],
+        hit_credits: dict[str, dict[int, float]],
         tag_weights: dict[str, float],
     ) -> list[dict[str, Any]]:
+        """Per demand tag (``hit_credits``: the catalog tags matching it, by tag id, with
+        their credit), the supplier's best-credited tag among them."""
         key_of, vocabulary = self._tag_keys_of.get, self._tag_vocabulary.get
         doc_tags = {vocabulary(key_of(t) or self._tag_key(t), -1): t for t in doc.tags}
         matched = []
-        for key, matches in tag_hits.items():
-            found = [(credit, doc_tags[j]) for j, credit in matches if j in doc_tags]
+        for key, credits in hit_credits.items():
+            found = [(credits[j], tag) for j, tag in doc_tags.items() if j in credits]
             if found:
-                credit, tag = max(found, key=lambda item: (item[0], item[1]))
+                credit, tag = max(found)
                 matched.append(
                     {
                         "demand_tag": key,
