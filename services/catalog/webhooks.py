@@ -175,7 +175,8 @@ def checked_addresses(host: str, resolve: Resolver = resolve_host) -> tuple[list
 def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> None:
     try:
         parts = urlsplit(url)  # ValueError: an unclosed IPv6 bracket
-        _ = parts.port  # ValueError: a port that is not a number from 0 to 65535
+        if parts.port == 0:  # ValueError: a port that is not a number from 0 to 65535
+            raise ValueError("port 0 cannot be connected to")
         # The parser that sends the deliveries: a host it cannot encode (not valid IDNA, a
         # bracket that is no IPv6 address) would fail every attempt, so it is refused here.
         # Reading `host` decodes it, as sending does.
@@ -190,7 +191,8 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host
             "The webhook URL must be an http:// or https:// URL with a host.",
             [FieldIssue(("url",), "must be an http:// or https:// URL with a host", "url_scheme")],
         )
-    if parts.username or parts.password:
+    if "@" in parts.netloc:  # also an empty user:password, "http://@host/"; a "@" in the
+        # path or query is no credential and is kept
         raise InvalidInputError(
             "The webhook URL must not carry credentials.",
             [FieldIssue(("url",), "must not contain user:password@", "url_credentials")],

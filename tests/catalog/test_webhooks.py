@@ -162,6 +162,8 @@ def test_webhooks_are_paginated(client: TestClient) -> None:
     [
         {"url": "ftp://hooks.example.com/x", "event_types": ["catalog.changed"]},
         {"url": "https://user:pw@hooks.example.com/x", "event_types": ["catalog.changed"]},
+        {"url": "https://@hooks.example.com/x", "event_types": ["catalog.changed"]},
+        {"url": "https://:@hooks.example.com/x", "event_types": ["catalog.changed"]},
         {"url": HOOK, "event_types": []},
         {"url": HOOK, "event_types": ["demand.created"]},
     ],
@@ -172,6 +174,15 @@ def test_bad_registrations_are_422(client: TestClient, body: dict[str, Any]) -> 
     assert response.headers["content-type"] == "application/problem+json"
 
 
+def test_an_at_sign_in_the_path_or_query_is_no_credential(client: TestClient) -> None:
+    url = "https://hooks.example.com/x@y?to=ops@example.com"
+    created = client.post(
+        "/v1/webhooks", json={"url": url, "event_types": ["catalog.changed"]}, headers=ALICE
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["url"] == url
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -179,6 +190,7 @@ def test_bad_registrations_are_422(client: TestClient, body: dict[str, Any]) -> 
         "http://[v1.x]/x",
         "https://hooks.example.com:99999/x",
         "https://hooks.example.com:-1/x",
+        "https://hooks.example.com:0/x",  # no connection can be made to port 0
         "https://🚀.example.com/x",  # not valid IDNA
         "https://xn--.example.com/x",
     ],
