@@ -607,3 +607,29 @@ def test_rows_cache_stops_adding_at_its_budget() -> None:
     cache.put("a", three)
     cache.put("b", three)  # 6 rows would exceed 5
     assert cache.get("a") is three and cache.get("b") is None
+
+
+def _query_terms(index: MatchIndex, title: str) -> set[str]:
+    cols, _ = index._query_vector(
+        {"query_title": [title], "query_tags": [], "query_description": [""], "query_chains": []}
+    )
+    return {index._vocabulary.term(j) for j in cols.tolist()}
+
+
+def test_a_term_most_suppliers_hold_is_left_out_of_a_query_in_a_large_catalog(
+    taxonomy: Taxonomy,
+) -> None:
+    # 120 suppliers: every one offers 服务 (common), a few offer 冻干 (rare).
+    catalog = [
+        replace(FOOD, id=f"p-{i:03d}", name=f"中试服务平台{i}", tags=(), capabilities=(),
+                description="提供中试服务。" + ("益生菌冻干。" if i < 5 else "电子装联。"))
+        for i in range(120)
+    ]  # fmt: skip
+    index = MatchIndex.build(catalog, taxonomy)
+    assert "服务" not in _query_terms(index, "冻干服务")
+    assert "冻干" in _query_terms(index, "冻干服务")
+    assert "服务" in _query_terms(index, "服务")  # never every term of a demand
+    ranked = index.rank(DemandQuery(title="冻干服务", description=""), limit=5)
+    assert {m.supplier_id for m in ranked} == {f"p-{i:03d}" for i in range(5)}
+    small = MatchIndex.build(catalog[:10], taxonomy)  # below common_term_min_catalog
+    assert "服务" in _query_terms(small, "冻干服务")
