@@ -26,6 +26,9 @@ from services.shared.problems import install_problem_handlers
 from services.shared.settings import load_settings
 from services.shared.taxonomy import load_taxonomy
 
+SHUTDOWN_GRACE_SECONDS = 1.0
+"""How long shutdown lets the index syncer and the notifier return on their own."""
+
 TAGS = [
     {
         "name": "matching",
@@ -91,12 +94,17 @@ def create_app(
                 syncer.stop()
                 if notifications is not None:
                     notifications.stop()
-                for task in tasks:
+                # A loop asked to stop returns at its next step: a catalog request in flight
+                # is let finish, briefly, rather than cut off halfway (an in-process catalog
+                # would otherwise leave its database session to the garbage collector).
+                _, running = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+                for task in running:
                     task.cancel()
                 # Bounded: a refit running in a worker thread cannot be interrupted, and
                 # shutdown must not wait for it. A notifier round cut short is redone by the
                 # next start: its cursor had not moved.
-                await asyncio.wait(tasks, timeout=5)
+                if running:
+                    await asyncio.wait(running, timeout=5)
 
     app = FastAPI(
         title="pilotmatch matching",
