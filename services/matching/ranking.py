@@ -555,8 +555,11 @@ class MatchIndex:
             if n >= weights.common_term_min_catalog
             else -math.inf
         )  # the idf formula above at df = common_term_share * n
+        X = self._tfidf_rows(counts)
+        del counts  # consumed: at 100k suppliers it is as large as the index's rows
         features = self._features(docs)
-        main = _Segment.of(docs, self._tfidf_rows(counts), features["tags"], features["certs"])
+        main = _Segment.of(docs, X, features["tags"], features["certs"])
+        del X
         self._main = main
         self._n_main = len(docs)
         self._alive = np.ones(len(docs), dtype=bool)
@@ -979,8 +982,9 @@ class MatchIndex:
 
     def _tfidf_rows(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """Rows times the fitted idf, l2-normalised (what ``TfidfTransformer.transform`` does,
-        also for zero rows, in float32)."""
-        X = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+        also for zero rows, in float32). ``counts`` is consumed: its arrays are reused when
+        they already are float32 (no copy of the largest matrix of a build)."""
+        X = sp.csr_matrix(counts, dtype=np.float32, copy=False)
         X.data *= self._idf[X.indices]
         norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1), dtype=np.float32).ravel())
         norms[norms == 0] = 1.0
@@ -998,7 +1002,7 @@ class MatchIndex:
         )
 
     def _weigh_terms(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        counts = counts.copy()
+        """``counts`` times each term's factor, in place (the caller's counts are fresh)."""
         counts.data *= self._term_factor[counts.indices]
         return counts
 
