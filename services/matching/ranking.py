@@ -433,6 +433,9 @@ class _Segment:
 
 _NO_ROWS: IntArray = np.zeros(0, dtype=np.int32)
 
+_COUNT_SLICE = 8192
+"""Documents whose term counts are made at once (bounds a build's temporary memory)."""
+
 SHORTLIST = 64
 """Candidates scored in full before the others are bounded (plus four per result asked)."""
 
@@ -926,18 +929,29 @@ class MatchIndex:
         ):
             ids[clause] = array("i", self._term_ids(terms, True))
         del distinct
-        postings = _Postings()
-        for i, doc in enumerate(docs):
-            for f, items in enumerate(fields(doc)):
-                before = len(postings.terms)
-                for item in items:
-                    for clause in clauses(item):
-                        postings.terms.extend(ids[clause])
-                if len(postings.terms) > before:
-                    postings.slots.append(i * n_fields + f)
-                    postings.lengths.append(len(postings.terms) - before)
         field_weights = [getattr(self.weights, name) for name in self._DOC_FIELDS]
-        return self._combine(postings, len(docs), field_weights)
+        # In slices of documents: the raw postings and their per-field matrix are several
+        # times the size of the result, and only one slice's are held at a time.
+        parts = []
+        for start in range(0, len(docs), _COUNT_SLICE):
+            part = docs[start : start + _COUNT_SLICE]
+            postings = _Postings()
+            for i, doc in enumerate(part):
+                for f, items in enumerate(fields(doc)):
+                    before = len(postings.terms)
+                    for item in items:
+                        for clause in clauses(item):
+                            postings.terms.extend(ids[clause])
+                    if len(postings.terms) > before:
+                        postings.slots.append(i * n_fields + f)
+                        postings.lengths.append(len(postings.terms) - before)
+            parts.append(self._combine(postings, len(part), field_weights))
+            del postings
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return self._combine(_Postings(), 0, field_weights)
+        return sp.vstack(parts, format="csr")
 
     def _term_ids(self, terms: Iterable[str], grow: bool) -> list[int]:
         ids: list[int] = []

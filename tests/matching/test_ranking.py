@@ -633,3 +633,22 @@ def test_a_term_most_suppliers_hold_is_left_out_of_a_query_in_a_large_catalog(
     assert {m.supplier_id for m in ranked} == {f"p-{i:03d}" for i in range(5)}
     small = MatchIndex.build(catalog[:10], taxonomy)  # below common_term_min_catalog
     assert "服务" in _query_terms(small, "冻干服务")
+
+
+def test_term_counts_made_in_slices_equal_those_made_at_once(
+    taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import services.matching.ranking as ranking
+
+    catalog = [replace(doc, id=f"{doc.id}-{i}", name=f"{doc.name}{i}") for i in range(7)
+               for doc in CATALOG]  # fmt: skip
+    whole = MatchIndex.build(catalog, taxonomy, workers=0)
+    monkeypatch.setattr(ranking, "_COUNT_SLICE", 4)  # 35 documents: nine slices
+    sliced = MatchIndex.build(catalog, taxonomy, workers=0)
+    a, b = whole._main.X, sliced._main.X
+    assert a.shape == b.shape and a.nnz == b.nnz
+    assert (a.indptr == b.indptr).all() and (a.indices == b.indices).all()
+    assert (a.data == b.data).all()
+    assert [(m.supplier_id, m.score) for m in sliced.rank(SOLID_STATE, limit=20)] == [
+        (m.supplier_id, m.score) for m in whole.rank(SOLID_STATE, limit=20)
+    ]
