@@ -411,18 +411,23 @@ class _Segment:
     the suppliers added or replaced since (small, rebuilt by each ``with_changes``)."""
 
     docs: tuple[SupplierDoc, ...]
-    X: sp.csr_matrix  # docs x terms, l2-normalised tf-idf
+    # docs x terms, l2-normalised tf-idf, by row: kept for the small delta segment only
+    # (``with_changes`` carries its rows over); the main segment's would double the index.
+    X: sp.csr_matrix | None
     Xc: sp.csc_matrix  # the same, by column: the inverted index
     T: sp.csc_matrix  # docs x tags (binary)
     C: sp.csc_matrix  # docs x certifications (binary)
 
     @classmethod
-    def of(cls, docs: tuple[SupplierDoc, ...], X: sp.csr_matrix, T: Any, C: Any) -> _Segment:
+    def of(
+        cls, docs: tuple[SupplierDoc, ...], X: sp.csr_matrix, T: Any, C: Any, rows: bool = True
+    ) -> _Segment:
+        """``rows``: keep the matrix by row as well as by column."""
         X = sp.csr_matrix(X)
         X.sort_indices()
         Xc = sp.csc_matrix(X)
-        Xc.sort_indices()  # pruning binary-searches the postings
-        return cls(docs, X, Xc, sp.csc_matrix(T), sp.csc_matrix(C))
+        Xc.sort_indices()  # explanations binary-search the postings
+        return cls(docs, X if rows else None, Xc, sp.csc_matrix(T), sp.csc_matrix(C))
 
     def column(self, matrix: sp.csc_matrix, j: int) -> IntArray:
         """Rows holding column ``j`` (none when ``j`` is newer than the matrix)."""
@@ -561,7 +566,7 @@ class MatchIndex:
         X = self._tfidf_rows(counts)
         del counts  # consumed: at 100k suppliers it is as large as the index's rows
         features = self._features(docs)
-        main = _Segment.of(docs, X, features["tags"], features["certs"])
+        main = _Segment.of(docs, X, features["tags"], features["certs"], rows=False)
         del X
         self._main = main
         self._n_main = len(docs)
@@ -619,6 +624,7 @@ class MatchIndex:
         width = len(new._vocabulary)
         old = self._delta
         rows = np.asarray(keep, dtype=np.int64)
+        assert old.X is not None  # a delta segment keeps its rows
         X = sp.vstack([_widen(sp.csr_matrix(old.X)[rows], width), X_new], format="csr")
         T = _vstack(sp.csr_matrix(old.T)[rows], features["tags"])
         C = _vstack(sp.csr_matrix(old.C)[rows], features["certs"])
@@ -658,9 +664,17 @@ class MatchIndex:
         return self._main.docs[d] if d < n else self._delta.docs[d - n]
 
     def _row(self, d: int) -> tuple[IntArray, FloatArray]:
-        """(term ids, weights) of row ``d``."""
-        X = self._main.X if d < self._n_main else self._delta.X
-        i = d if d < self._n_main else d - self._n_main
+        """(term ids, weights) of row ``d``, term ids ascending. The main segment keeps no
+        rows: its row is made again from the supplier's text, with the same vocabulary, idf
+        and arithmetic, hence the same values (for ``similar``, about a millisecond)."""
+        segment, i = (self._main, d) if d < self._n_main else (self._delta, d - self._n_main)
+        X = segment.X
+        if X is None:
+            X = self._tfidf_rows(
+                self._weigh_terms(self._term_counts([segment.docs[i]], grow=False))
+            )
+            X.sort_indices()
+            i = 0
         a, b = X.indptr[i], X.indptr[i + 1]
         return X.indices[a:b], X.data[a:b]
 
@@ -892,9 +906,12 @@ class MatchIndex:
 
     # -- text -----------------------------------------------------------------------------
 
-    def _term_counts(self, docs: Sequence[SupplierDoc], workers: int = 0) -> sp.csr_matrix:
+    def _term_counts(
+        self, docs: Sequence[SupplierDoc], workers: int = 0, grow: bool = True
+    ) -> sp.csr_matrix:
         """docs x terms: sum over fields of field weight * (1 + ln count). Terms new to the
-        vocabulary are added to it, in order of first occurrence.
+        vocabulary are added to it, in order of first occurrence (``grow``; otherwise left
+        out: a document already indexed has none).
 
         Each distinct clause is analysed once (``workers`` extra processes may share the
         work, see ``Analyzer.analyze_clauses``)."""
@@ -927,7 +944,7 @@ class MatchIndex:
         for clause, terms in zip(
             distinct, self._analyzer.analyze_clauses(distinct, workers=workers), strict=True
         ):
-            ids[clause] = array("i", self._term_ids(terms, True))
+            ids[clause] = array("i", self._term_ids(terms, grow))
         del distinct
         field_weights = [getattr(self.weights, name) for name in self._DOC_FIELDS]
         # In slices of documents: the raw postings and their per-field matrix are several
@@ -1062,22 +1079,14 @@ class MatchIndex:
         first, equal contributions by label; a term whose label lies inside one already
         listed (a bigram of a listed word) says nothing new and is passed over.
 
-        One pass over all the rows' terms: a result page of ten rows costs a handful of
-        array operations instead of a dozen per row, and the per-row loop touches only the
-        terms it lists or passes over."""
+        The rows' weights of the query's terms come from the inverted index (one binary
+        search per term for all the rows), then one sort orders every row's terms; the
+        per-row loop touches only the terms it lists or passes over."""
         if not len(cols) or not rows:
             return [[] for _ in rows]
-        pieces = [self._row(d) for d in rows]
-        lengths = [len(c) for c, _ in pieces]
-        doc_cols = np.concatenate([c for c, _ in pieces])
-        doc_data = np.concatenate([x for _, x in pieces])
-        owner = np.repeat(np.arange(len(rows)), lengths)
-        # The query's terms are sorted: look each row term up among them.
-        at = np.minimum(np.searchsorted(cols, doc_cols), len(cols) - 1)
-        common = np.flatnonzero(cols[at] == doc_cols)
-        at = at[common]
-        values = doc_data[common] * data[at]
-        owners = owner[common]
+        values = self._values_at(rows, cols)
+        owners, at = np.nonzero(values)  # by row, then by query term
+        values = values[owners, at] * data[at]
         cached = self._term_labels.get
         labels = [cached(j) or self._term_label(j) for j in cols.tolist()]
         label_rank = np.empty(len(labels), dtype=np.int64)
@@ -1103,6 +1112,37 @@ class MatchIndex:
                 if len(shown) == limit:
                     break
             out.append(shown)
+        return out
+
+    def _values_at(self, rows: Sequence[int], cols: IntArray) -> FloatArray:
+        """rows x ``cols``: the index's weights of those terms in those rows (0 where
+        absent), read from the inverted index: each term's postings are sorted by row, so a
+        binary search per term finds all the rows at once."""
+        out = np.zeros((len(rows), len(cols)), dtype=np.float32)
+        wanted = np.asarray(rows, dtype=np.int64)
+        for segment, offset in ((self._main, 0), (self._delta, self._n_main)):
+            mine = np.flatnonzero((wanted >= offset) & (wanted < offset + len(segment.docs)))
+            if not len(mine):
+                continue
+            Xc = segment.Xc
+            mine = mine[np.argsort(wanted[mine], kind="stable")]  # ascending rows
+            local = (wanted[mine] - offset).astype(Xc.indices.dtype)
+            indices, weights = Xc.indices, Xc.data
+            inside = np.flatnonzero(cols < Xc.shape[1])
+            starts = Xc.indptr[cols[inside]].tolist()
+            ends = Xc.indptr[cols[inside] + 1].tolist()
+            last = len(local) - 1
+            for k, a, b in zip(inside.tolist(), starts, ends, strict=True):
+                if a == b:
+                    continue
+                column = indices[a:b]
+                at = np.searchsorted(column, local)
+                # ``local`` is ascending: only its tail can fall past the column's end.
+                if at[last] == b - a:
+                    np.minimum(at, b - a - 1, out=at)
+                found = column[at] == local
+                if found.any():
+                    out[mine[found], k] = weights[a:b][at[found]]
         return out
 
     def _term_label(self, j: int) -> str:

@@ -645,10 +645,38 @@ def test_term_counts_made_in_slices_equal_those_made_at_once(
     whole = MatchIndex.build(catalog, taxonomy, workers=0)
     monkeypatch.setattr(ranking, "_COUNT_SLICE", 4)  # 35 documents: nine slices
     sliced = MatchIndex.build(catalog, taxonomy, workers=0)
-    a, b = whole._main.X, sliced._main.X
+    a, b = whole._main.Xc, sliced._main.Xc
     assert a.shape == b.shape and a.nnz == b.nnz
     assert (a.indptr == b.indptr).all() and (a.indices == b.indices).all()
     assert (a.data == b.data).all()
     assert [(m.supplier_id, m.score) for m in sliced.rank(SOLID_STATE, limit=20)] == [
         (m.supplier_id, m.score) for m in whole.rank(SOLID_STATE, limit=20)
     ]
+
+
+def test_the_main_segment_keeps_no_rows_and_remakes_one_exactly(index: MatchIndex) -> None:
+    """Its rows would double the index (156 MiB at 100k); ``similar`` remakes a row from
+    the supplier's text, with the same values the inverted index holds."""
+    assert index._main.X is None
+    by_row = index._main.Xc.tocsr()
+    by_row.sort_indices()
+    for d in range(len(CATALOG)):
+        cols, data = index._row(d)
+        a, b = by_row.indptr[d], by_row.indptr[d + 1]
+        assert cols.tolist() == by_row.indices[a:b].tolist()
+        assert (data == by_row.data[a:b]).all()
+
+
+def test_values_at_reads_rows_of_both_segments_from_the_inverted_index(
+    index: MatchIndex,
+) -> None:
+    changed = index.with_changes([MEDICAL], ["m-smt"])
+    main, delta = changed._main.Xc.toarray(), changed._delta.Xc.toarray()
+    width = len(changed._vocabulary)
+    dense = np.zeros((main.shape[0] + delta.shape[0], width), dtype=np.float32)
+    dense[: main.shape[0], : main.shape[1]] = main
+    dense[main.shape[0] :, : delta.shape[1]] = delta
+    rows = [len(dense) - 1, 0, 3, 2]  # the delta row first, in no particular order
+    cols = np.flatnonzero(dense[rows].any(axis=0)).astype(np.int32)
+    cols = np.concatenate([cols, np.array([width - 1], dtype=np.int32)])  # and an absent one
+    assert (changed._values_at(rows, cols) == dense[np.ix_(rows, cols)]).all()
