@@ -223,3 +223,15 @@ def test_expansion_adds_only_the_words_the_clause_lacks(synonym_analyzer: Analyz
     words = synonym_analyzer.words("IC设计服务")
     assert words.count("设计") == 1
     assert {"芯片", "芯片设计"} <= set(words)
+
+
+def test_cached_clauses_share_one_copy_of_each_term() -> None:
+    """The clause cache lives as long as the matching process: a term many clauses hold is
+    stored once (interned), not once per clause."""
+    analyzer = Analyzer()
+    first = analyzer.analyze_clause("固态电池安全测试")
+    second = analyzer.analyze_clause("电芯循环寿命测试")
+    shared = set(first) & set(second)
+    assert "测试" in shared
+    for term in shared:
+        assert first[first.index(term)] is second[second.index(term)]
