@@ -222,6 +222,9 @@ SUPPLIER_SENTENCES = (
     "配备{equipment}，测试范围覆盖{process}与{process2}",
     "最小起订量{number}件，交期{small}天",
     "可提供{object}的{process}方案设计与工艺优化",
+    # Limits, as about a third of real descriptions state them (services.matching.disclaimers).
+    "暂不承接{process2}",
+    "没有{equipment2}，无法开展{object}的{process2}",
 )
 DEMAND_TITLES = (
     "{object}{process}", "{sub}{object}中试", "{object}小批量试产", "{object}{process}验证",

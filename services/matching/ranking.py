@@ -30,10 +30,14 @@ A supplier's score is (every weight lives in ``RankingWeights``)::
   (SMT in SMT贴片) ``tag_partial_credit``; weighted mean over the demand's tags.
 - **constraints**: a supplier lacking any required certification is never returned (the
   certificates are compared normalised: ``ISO9001`` = ``ISO 9001`` = ``ISO 9001:2015``); stage,
-  vouchers, district, supplier kind and production scale multiply the base by the factors
-  documented in ``RankingWeights``. The explanation lists each factor and its effect in score
-  units (applied in order, so the effects add up: ``score = base + sum(effects)``, to about
-  1e-6: the score shown is the float32 total the results were ordered by).
+  vouchers, district, supplier kind, production scale and disclaimers multiply the base by
+  the factors documented in ``RankingWeights``. A supplier's description counts only what it
+  affirms: what it says it does not do (不能加工碳化硅晶圆, ``services.matching.disclaimers``) is
+  kept apart, and a demand meeting it lowers the supplier (``RankingWeights.disclaimer``).
+  The explanation lists each factor and its effect in score units (applied in order, so the
+  effects add up: ``score = base + sum(effects)``, to about 1e-6: the score shown is the
+  float32 total the results were ordered by); the ``disclaimer`` constraint, present when some
+  supplier disclaims a term of the demand, adds the ``terms`` and the ``statements``.
 - **outcomes**: what happened to a supplier's earlier matches of demands of the same kind
   (primary industry chain) multiplies the score by a bounded factor, 0.75..1.10 by default
   (``RankingWeights.outcome_*``, ``services.matching.outcomes``): a supplier that keeps
@@ -77,6 +81,7 @@ try:  # scipy's C kernel for y += A @ x on CSC arrays (see ``combine_columns``)
 except ImportError:  # pragma: no cover - a scipy that moved it: the public path is used
     _csc_matvec = None
 
+from services.matching.disclaimers import split_disclaimers
 from services.matching.outcomes import KindOutcomes, OutcomeCounts, outcome_factor
 from services.matching.text import BIGRAM_PREFIX, Analyzer, is_bigram
 from services.matching.vocabulary import text_synonyms
@@ -229,6 +234,13 @@ class RankingWeights:
     """Factor ``1 - scale_mismatch`` when the supplier advertises volume production only
     (量产, 大批量 in its name, tags or capabilities, and no small-batch or sampling service)
     while the demand is a pilot or small-batch need."""
+    disclaimer: float = 0.5
+    """Factor ``1 - disclaimer * cosine(demand, what the supplier disclaims)``: a supplier
+    whose description rules out what the demand asks (不能加工碳化硅晶圆, 尚未取得CNAS认可; see
+    ``services.matching.disclaimers``) falls, by up to half when the demand is all it rules
+    out. Disclaimed text is also left out of the text part. On the development set, 0.5 to 1.0
+    give the same nDCG@10 within 0.001; 2.0 and more overshoot (a supplier may rule out one
+    step and still do the rest)."""
 
     # -- outcomes of earlier matches (services/matching/outcomes.py) -----------------------
     outcome_beta: float = 0.4
@@ -417,17 +429,28 @@ class _Segment:
     Xc: sp.csc_matrix  # the same, by column: the inverted index
     T: sp.csc_matrix  # docs x tags (binary)
     C: sp.csc_matrix  # docs x certifications (binary)
+    # docs x terms, l2-normalised tf-idf of what each supplier says it does not do
+    # (``services.matching.disclaimers``), by column; empty for most rows.
+    D: sp.csc_matrix
 
     @classmethod
     def of(
-        cls, docs: tuple[SupplierDoc, ...], X: sp.csr_matrix, T: Any, C: Any, rows: bool = True
+        cls,
+        docs: tuple[SupplierDoc, ...],
+        X: sp.csr_matrix,
+        T: Any,
+        C: Any,
+        D: Any,
+        rows: bool = True,
     ) -> _Segment:
         """``rows``: keep the matrix by row as well as by column."""
         X = sp.csr_matrix(X)
         X.sort_indices()
         Xc = sp.csc_matrix(X)
         Xc.sort_indices()  # explanations binary-search the postings
-        return cls(docs, X if rows else None, Xc, sp.csc_matrix(T), sp.csc_matrix(C))
+        Dc = sp.csc_matrix(D, dtype=np.float32)
+        Dc.sort_indices()
+        return cls(docs, X if rows else None, Xc, sp.csc_matrix(T), sp.csc_matrix(C), Dc)
 
     def column(self, matrix: sp.csc_matrix, j: int) -> IntArray:
         """Rows holding column ``j`` (none when ``j`` is newer than the matrix)."""
@@ -566,7 +589,8 @@ class MatchIndex:
         X = self._tfidf_rows(counts)
         del counts  # consumed: at 100k suppliers it is as large as the index's rows
         features = self._features(docs)
-        main = _Segment.of(docs, X, features["tags"], features["certs"], rows=False)
+        disclaimed = self._disclaimed_rows(docs)
+        main = _Segment.of(docs, X, features["tags"], features["certs"], disclaimed, rows=False)
         del X
         self._main = main
         self._n_main = len(docs)
@@ -628,7 +652,10 @@ class MatchIndex:
         X = sp.vstack([_widen(sp.csr_matrix(old.X)[rows], width), X_new], format="csr")
         T = _vstack(sp.csr_matrix(old.T)[rows], features["tags"])
         C = _vstack(sp.csr_matrix(old.C)[rows], features["certs"])
-        new._delta = _Segment.of(tuple(old.docs[i] for i in keep) + upserts, sp.csr_matrix(X), T, C)
+        D = _vstack(sp.csr_matrix(old.D)[rows], new._disclaimed_rows(upserts))
+        new._delta = _Segment.of(
+            tuple(old.docs[i] for i in keep) + upserts, sp.csr_matrix(X), T, C, D
+        )
         new._position_delta = {d.id: self._n_main + i for i, d in enumerate(new._delta.docs)}
         carried = self._n_main + rows
         main_rows = slice(0, self._n_main)
@@ -714,10 +741,11 @@ class MatchIndex:
         tag_score, tag_hits = self._tag_scores(tag_weights)
         chain_weight = w.chain * (w.inferred_chain_confidence if chain_source == "inferred" else 1)
         cues = self._cues(demand)
+        disclaimed = self._disclaimed_similarity(cols, data)
 
         def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
             chain_score = self._chain_scores(slots, candidates)
-            factors = self._factors(demand, candidates, cues)
+            factors = self._factors(demand, candidates, cues, disclaimed)
             if outcome_rows is not None:
                 factors["outcomes"] = outcome_rows[candidates]
             relative, total = self._combine_parts(
@@ -753,7 +781,9 @@ class MatchIndex:
                 text=(float(scored.similarity[j]), float(scored.relative[j]), matched),
                 chain=(chain_weight, float(scored.chain_score[j]), slots, chain_source),
                 tags=(float(tag_score[d]), hit_credits, tag_weights),
-                constraints=self._constraint_details(demand, d, scored.factors, j, cues, outcomes),
+                constraints=self._constraint_details(
+                    demand, (d, j), scored.factors, cues, outcomes, (cols, data)
+                ),
             )
             for (d, j), matched in zip(best, terms, strict=True)
         ]
@@ -895,28 +925,59 @@ class MatchIndex:
     ) -> FloatArray:
         """Cosine of the query with every row of a segment, reading only the postings of the
         query's terms (CSC columns, multiplied in C)."""
-        rows = segment.Xc.shape[0]
-        inside = cols < segment.Xc.shape[1]
+        return self._segment_similarity_of(segment.Xc, cols, data)
+
+    @staticmethod
+    def _segment_similarity_of(Xc: sp.csc_matrix, cols: IntArray, data: FloatArray) -> FloatArray:
+        rows = Xc.shape[0]
+        inside = cols < Xc.shape[1]
         if not rows or not inside.any():
             return np.zeros(rows, dtype=np.float32)
-        return combine_columns(segment.Xc, cols[inside], data[inside])
+        return combine_columns(Xc, cols[inside], data[inside])
 
     def _delta_similarity(self, cols: IntArray, data: FloatArray) -> FloatArray:
         return self._segment_similarity(self._delta, cols, data)
 
+    def _disclaimed_similarity(self, cols: IntArray, data: FloatArray) -> FloatArray | None:
+        """Per row, the cosine of the query with what the supplier says it does not do; None
+        when no supplier disclaims any of the query's terms (the common case)."""
+        parts = []
+        found = False
+        for segment in (self._main, self._delta):
+            D = segment.D
+            inside = cols[cols < D.shape[1]]
+            if len(inside) and (D.indptr[inside + 1] - D.indptr[inside]).any():
+                found = True
+                parts.append(self._segment_similarity_of(D, cols, data))
+            else:
+                parts.append(np.zeros(D.shape[0], dtype=np.float32))
+        if not found:
+            return None
+        return np.concatenate(parts) if len(self._delta.docs) else parts[0]
+
     # -- text -----------------------------------------------------------------------------
 
     def _term_counts(
-        self, docs: Sequence[SupplierDoc], workers: int = 0, grow: bool = True
+        self,
+        docs: Sequence[SupplierDoc],
+        workers: int = 0,
+        grow: bool = True,
+        *,
+        disclaimed: bool = False,
     ) -> sp.csr_matrix:
         """docs x terms: sum over fields of field weight * (1 + ln count). Terms new to the
         vocabulary are added to it, in order of first occurrence (``grow``; otherwise left
         out: a document already indexed has none).
 
+        The description and capabilities count only what they affirm; ``disclaimed``: count
+        instead only what they disclaim, and no other field (``split_disclaimers``).
+
         Each distinct clause is analysed once (``workers`` extra processes may share the
         work, see ``Analyzer.analyze_clauses``)."""
         n_fields = len(self._DOC_FIELDS)
         split: dict[str, list[str]] = {}
+        said: dict[str, str] = {}
+        which = 1 if disclaimed else 0
 
         def clauses(item: str) -> list[str]:
             found = split.get(item)
@@ -924,13 +985,26 @@ class MatchIndex:
                 found = split[item] = self._analyzer.clauses(item)
             return found
 
+        def own(items: Iterable[str]) -> Iterable[str]:
+            """The affirmed (or disclaimed) part of each item, split once per distinct item."""
+            out = []
+            for item in items:
+                part = said.get(item)
+                if part is None:
+                    part = said[item] = split_disclaimers(item)[which]
+                if part:
+                    out.append(part)
+            return out
+
         def fields(doc: SupplierDoc) -> tuple[Iterable[str], ...]:
+            if disclaimed:
+                return ((), (), own(doc.capabilities), (), own((doc.description,)), (), ())
             return (
                 (doc.name,),
                 doc.tags,
-                doc.capabilities,
+                own(doc.capabilities),
                 doc.equipment,
-                (doc.description,),
+                own((doc.description,)),
                 (doc.organization,),
                 doc.industry_chains,
             )
@@ -969,6 +1043,14 @@ class MatchIndex:
         if not parts:
             return self._combine(_Postings(), 0, field_weights)
         return sp.vstack(parts, format="csr")
+
+    def _disclaimed_rows(self, docs: Sequence[SupplierDoc]) -> sp.csr_matrix:
+        """docs x terms: the tf-idf of what each document disclaims, weighted like its
+        affirmed text (fitted idf, l2 norm). Terms no supplier affirms are left out: no demand
+        term can meet them in the text part either, and the vocabulary stays the catalog's."""
+        return self._tfidf_rows(
+            self._weigh_terms(self._term_counts(docs, grow=False, disclaimed=True))
+        )
 
     def _term_ids(self, terms: Iterable[str], grow: bool) -> list[int]:
         ids: list[int] = []
@@ -1424,9 +1506,14 @@ class MatchIndex:
         return max(-1.0, min(1.0, lean)), cues
 
     def _factors(
-        self, demand: DemandQuery, candidates: IntArray, cues: _DemandCues
+        self,
+        demand: DemandQuery,
+        candidates: IntArray,
+        cues: _DemandCues,
+        disclaimed: FloatArray | None = None,
     ) -> dict[str, FloatArray]:
-        """Multiplicative factor of each constraint for each candidate, in a fixed order."""
+        """Multiplicative factor of each constraint for each candidate, in a fixed order;
+        ``disclaimed``: per row, the cosine of the demand with what the supplier disclaims."""
         w = self.weights
         factors: dict[str, FloatArray] = {}
         if demand.stage in STAGES:
@@ -1453,6 +1540,11 @@ class MatchIndex:
             factors["scale"] = np.where(
                 self._volume_only[candidates], 1.0 - w.scale_mismatch, 1.0
             ).astype(np.float32)
+        if disclaimed is not None:
+            overlap = np.minimum(disclaimed[candidates], np.float32(1.0))
+            factors["disclaimer"] = (np.float32(1.0) - np.float32(w.disclaimer) * overlap).astype(
+                np.float32
+            )
         return factors
 
     def _outcome_factors(self, outcomes: KindOutcomes | None) -> FloatArray | None:
@@ -1481,13 +1573,16 @@ class MatchIndex:
     def _constraint_details(
         self,
         demand: DemandQuery,
-        d: int,
+        at: tuple[int, int],
         factors: dict[str, FloatArray],
-        j: int,
         cues: _DemandCues,
-        outcomes: KindOutcomes | None = None,
+        outcomes: KindOutcomes | None,
+        query: tuple[IntArray, FloatArray],
     ) -> list[dict[str, Any]]:
-        """Each constraint's factor and reason; ``_match`` adds the effect in score units."""
+        """Each constraint's factor and reason for row ``d`` (``at``: the row and its
+        position ``j`` among the scored candidates); ``_match`` adds the effect in score
+        units."""
+        d, j = at
         doc = self._doc(d)
         out: list[dict[str, Any]] = []
         if demand.required_certifications:
@@ -1524,6 +1619,9 @@ class MatchIndex:
                     f"the demand leans to a {wanted} ({', '.join(cues.lean_cues)}); "
                     f"this is a {doc.kind}"
                 )
+            elif name == "disclaimer":
+                out.append({"name": name, "factor": round(factor, 6), **self._disclaimed(d, query)})
+                continue
             elif name == "outcomes" and outcomes is not None:
                 counts = outcomes.counts.get(doc.id, OutcomeCounts())
                 out.append(
@@ -1546,6 +1644,45 @@ class MatchIndex:
                 )
             out.append({"name": name, "factor": round(factor, 6), "reason": reason})
         return out
+
+    def _disclaimed(self, d: int, query: tuple[IntArray, FloatArray]) -> dict[str, Any]:
+        """The reason of a disclaimer factor: the demand's terms the supplier disclaims (the
+        largest contributions first) and the statements holding them, as written."""
+        cols, data = query
+        segment, i = (self._main, d) if d < self._n_main else (self._delta, d - self._n_main)
+        D = segment.D
+        inside = np.flatnonzero(cols < D.shape[1])
+        contributions: list[tuple[float, str]] = []
+        for k in inside.tolist():
+            a, b = D.indptr[cols[k]], D.indptr[cols[k] + 1]
+            at = a + int(np.searchsorted(D.indices[a:b], i))
+            if at < b and D.indices[at] == i:
+                contributions.append((-float(D.data[at] * data[k]), self._term_label(cols[k])))
+        labels = [label for _, label in contributions]
+        terms = [
+            label
+            for _, label in sorted(contributions)
+            # a part of another disclaimed term (碳化 of 碳化硅) adds nothing
+            if not any(label != other and label in other for other in labels)
+        ][: self.weights.matched_terms]
+        if not terms:
+            return {
+                "reason": "states no limit that meets the demand",
+                "terms": [],
+                "statements": [],
+            }
+        doc = self._doc(d)
+        statements = [
+            part
+            for text in (doc.description, *doc.capabilities)
+            for part in split_disclaimers(text)[1].split("。")
+            if part and any(t in self._analyzer.normalize(part) for t in terms)
+        ]
+        return {
+            "reason": "says it does not do what the demand asks: " + ", ".join(terms),
+            "terms": terms,
+            "statements": statements,
+        }
 
     # -- results --------------------------------------------------------------------------
 
@@ -1777,6 +1914,7 @@ class MatchIndex:
             sp.csr_matrix((0, width), dtype=np.float32),
             sp.csr_matrix((0, max(len(self._tag_keys), 1)), dtype=np.float32),
             sp.csr_matrix((0, max(len(self._certs), 1)), dtype=np.float32),
+            sp.csr_matrix((0, width), dtype=np.float32),
         )
 
     def _clone(self) -> MatchIndex:

@@ -131,7 +131,10 @@ class MatchResult(BaseModel):
         "tags, and every constraint that raised, lowered or excluded, each with its `factor` "
         "and `effect` (`score = base + sum(effects)`). The `outcomes` constraint, present "
         "when suppliers have outcomes of the demand's kind (its first industry chain), adds "
-        "`kind`, `positive` and `declined`: the counts behind its factor."
+        "`kind`, `positive` and `declined`: the counts behind its factor. The `disclaimer` "
+        "constraint, present when a supplier's description rules out some of what the demand "
+        "asks (不能…, 没有…, 尚未…), adds `terms` (the demand's terms it rules out) and "
+        "`statements` (its own words)."
     )
 
 

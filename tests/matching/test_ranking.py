@@ -443,13 +443,14 @@ def test_shortlist_bound_ranks_exactly_like_scoring_every_candidate(
     taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three hundred varied suppliers, where the best by text alone are often not the best
-    by score (vouchers, district, stage and kind move them): the bounded search returns
-    exactly what scoring every candidate in full returns."""
+    by score (vouchers, district, stage, kind and disclaimers move them): the bounded search
+    returns exactly what scoring every candidate in full returns."""
     import services.matching.ranking as ranking
 
     rng = np.random.default_rng(7)
     districts = ("松山湖", "清溪镇", "长安镇", "虎门镇")
     stage_sets = (("小试",), ("中试",), ("小批量试产",), ("小试", "中试"), ())
+    limits = ("", "", "，不能做安全测试", "，没有冻干设备", "，不承接打样", "，暂不做软包电芯")
     catalog = []
     for i in range(300):
         doc = CATALOG[i % len(CATALOG)]
@@ -462,6 +463,7 @@ def test_shortlist_bound_ranks_exactly_like_scoring_every_candidate(
             stages=stage_sets[int(rng.integers(len(stage_sets)))],
             accepts_vouchers=bool(rng.random() < 0.5),
             tags=doc.tags[: int(rng.integers(len(doc.tags) + 1))],
+            description=doc.description + str(rng.choice(limits)),
         ))  # fmt: skip
     index = MatchIndex.build(catalog, taxonomy).with_changes(
         [replace(catalog[5], id="new-5", district="清溪镇")], [catalog[7].id]
@@ -485,6 +487,14 @@ def test_shortlist_bound_ranks_exactly_like_scoring_every_candidate(
     monkeypatch.setattr(ranking, "SHORTLIST", 0)  # bound all but the best 40
     assert ranked() == everything
     assert all(len(r) == 10 for r in everything)
+    disclaimed = [
+        c["factor"]
+        for d in demands
+        for m in index.rank(d, limit=10)
+        for c in m.explanation["constraints"]
+        if c["name"] == "disclaimer"
+    ]
+    assert any(f < 1 for f in disclaimed)  # the disclaimers moved some of the top ten
 
 
 @pytest.mark.parametrize("n", [50, 5_000, 100_000])
@@ -680,3 +690,102 @@ def test_values_at_reads_rows_of_both_segments_from_the_inverted_index(
     cols = np.flatnonzero(dense[rows].any(axis=0)).astype(np.int32)
     cols = np.concatenate([cols, np.array([width - 1], dtype=np.int32)])  # and an absent one
     assert (changed._values_at(rows, cols) == dense[np.ix_(rows, cols)]).all()
+
+
+# -- what a supplier says it does not do ------------------------------------------------------
+
+SIC_FAB = SupplierDoc(
+    id="p-sic",
+    kind="platform",
+    name="碳化硅功率器件中试平台",
+    description="提供碳化硅MOSFET工程批流片与双脉冲测试。",
+    industry_chains=("半导体及集成电路",),
+    tags=("碳化硅", "MOSFET", "流片"),
+    stages=("中试",),
+    accepts_vouchers=True,
+)
+SILICON_FAB = SupplierDoc(
+    id="p-silicon",
+    kind="platform",
+    name="硅基功率器件中试线",
+    description="承接IGBT与MOSFET工程批流片。产线为硅工艺设计，不能加工碳化硅晶圆。",
+    industry_chains=("半导体及集成电路",),
+    tags=("IGBT", "MOSFET", "流片"),
+    stages=("中试",),
+    accepts_vouchers=True,
+)
+SIC_DEMAND = DemandQuery(
+    title="碳化硅MOSFET工程批流片",
+    description="需要能加工碳化硅晶圆的MOSFET流片线",
+    industry_chains=("半导体及集成电路",),
+    tags=("碳化硅",),
+)
+
+
+def test_a_supplier_is_not_matched_on_what_it_disclaims_and_falls_for_it(
+    taxonomy: Taxonomy,
+) -> None:
+    index = MatchIndex.build([SIC_FAB, SILICON_FAB, *CATALOG], taxonomy)
+    results = index.rank(SIC_DEMAND, limit=10)
+    assert ids(results)[:2] == ["p-sic", "p-silicon"]
+    silicon = by_id(results, "p-silicon")
+    matched = {t["term"] for t in silicon.explanation["text"]["matched_terms"]}
+    assert "mosfet" in matched and not any("碳化" in t for t in matched)
+    limit = constraint(silicon, "disclaimer")
+    assert 0.5 <= limit["factor"] < 1.0
+    assert any(t.startswith("碳化") for t in limit["terms"])  # 碳化|硅晶圆 as jieba cuts it
+    assert limit["statements"] == ["不能加工碳化硅晶圆"]
+    assert limit["effect"] < 0
+    sic = constraint(by_id(results, "p-sic"), "disclaimer")
+    assert (sic["factor"], sic["terms"], sic["statements"]) == (1.0, [], [])
+
+
+def test_the_disclaimer_factor_follows_its_documented_weight(taxonomy: Taxonomy) -> None:
+    """factor = 1 - disclaimer * cosine: the cosine read at two weights is the same, and
+    the score is the score without the factor times it."""
+    catalog = [SIC_FAB, SILICON_FAB, *CATALOG]
+    factors = {}
+    scores = {}
+    for weight in (0.0, 0.5, 1.0):
+        index = MatchIndex.build(catalog, taxonomy, RankingWeights(disclaimer=weight))
+        silicon = by_id(index.rank(SIC_DEMAND, limit=10), "p-silicon")
+        factors[weight] = constraint(silicon, "disclaimer")["factor"]
+        scores[weight] = silicon.score
+    assert factors[0.0] == 1.0
+    cosine = (1.0 - factors[0.5]) / 0.5
+    assert 0 < cosine <= 1
+    assert 1.0 - factors[1.0] == pytest.approx(cosine, abs=2e-6)
+    assert scores[0.5] == pytest.approx(scores[0.0] * factors[0.5], abs=2e-6)
+
+
+def test_no_disclaimer_constraint_when_nobody_disclaims_the_demand(index: MatchIndex) -> None:
+    for match in index.rank(SOLID_STATE, limit=10):
+        assert "disclaimer" not in {c["name"] for c in match.explanation["constraints"]}
+
+
+def test_disclaimers_added_by_changes_rank_like_a_full_build(taxonomy: Taxonomy) -> None:
+    """The same order and the same disclaimed terms and statements (scores differ a little:
+    changes keep the fitted idf until the next full build)."""
+    fitted = MatchIndex.build([SIC_FAB, SILICON_FAB, *CATALOG], taxonomy)
+    changed = MatchIndex.build([SIC_FAB, *CATALOG], taxonomy).with_changes([SILICON_FAB], [])
+    again = changed.with_changes([MEDICAL], [])  # the delta row is carried over
+    want = fitted.rank(SIC_DEMAND, limit=10)
+    expected = constraint(by_id(want, "p-silicon"), "disclaimer")
+    for current in (changed, again):
+        got = current.rank(SIC_DEMAND, limit=10)
+        assert [i for i in ids(got) if i != MEDICAL.id] == ids(want)
+        limit = constraint(by_id(got, "p-silicon"), "disclaimer")
+        assert (limit["terms"], limit["statements"]) == (expected["terms"], expected["statements"])
+        assert limit["factor"] < 1.0
+    removed = again.with_changes([], ["p-silicon"])
+    assert "p-silicon" not in ids(removed.rank(SIC_DEMAND, limit=10))
+
+
+def test_similar_reads_only_what_a_supplier_affirms(taxonomy: Taxonomy) -> None:
+    index = MatchIndex.build([SIC_FAB, SILICON_FAB, *CATALOG], taxonomy)
+    terms = {
+        t["term"]
+        for m in index.similar("p-silicon")
+        for t in m.explanation["text"]["matched_terms"]
+    }
+    assert "mosfet" in terms and not any("碳化" in t for t in terms)
