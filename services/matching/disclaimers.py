@@ -80,9 +80,9 @@ def _has_cue(text: str) -> bool:
     # substring tests are several times faster than the word-bounded expression, and most
     # texts hold none of them.
     lowered = text.lower()
-    if not any(hint in lowered for hint in ("no", "n't", "unable", "neither")):
-        return False
-    return _ENGLISH.search(text) is not None
+    return (
+        "no" in lowered or "n't" in lowered or "unable" in lowered or "neither" in lowered
+    ) and _ENGLISH.search(text) is not None
 
 
 def _disclaims(part: str) -> bool:

@@ -430,8 +430,9 @@ class _Segment:
     T: sp.csc_matrix  # docs x tags (binary)
     C: sp.csc_matrix  # docs x certifications (binary)
     # docs x terms, l2-normalised tf-idf of what each supplier says it does not do
-    # (``services.matching.disclaimers``), by column; empty for most rows.
-    D: sp.csc_matrix
+    # (``services.matching.disclaimers``), by row: only the scored candidates' rows are read.
+    # Empty for most rows; about 8 MiB at 100k suppliers of which a third disclaim something.
+    Dr: sp.csr_matrix
 
     @classmethod
     def of(
@@ -448,9 +449,9 @@ class _Segment:
         X.sort_indices()
         Xc = sp.csc_matrix(X)
         Xc.sort_indices()  # explanations binary-search the postings
-        Dc = sp.csc_matrix(D, dtype=np.float32)
-        Dc.sort_indices()
-        return cls(docs, X if rows else None, Xc, sp.csc_matrix(T), sp.csc_matrix(C), Dc)
+        Dr = sp.csr_matrix(D, dtype=np.float32)
+        Dr.sort_indices()
+        return cls(docs, X if rows else None, Xc, sp.csc_matrix(T), sp.csc_matrix(C), Dr)
 
     def column(self, matrix: sp.csc_matrix, j: int) -> IntArray:
         """Rows holding column ``j`` (none when ``j`` is newer than the matrix)."""
@@ -460,6 +461,12 @@ class _Segment:
 
 
 _NO_ROWS: IntArray = np.zeros(0, dtype=np.int32)
+
+
+def _nothing_disclaimed() -> dict[str, Any]:
+    """The disclaimer constraint's details when the supplier rules out none of the demand."""
+    return {"reason": "states no limit that meets the demand", "terms": [], "statements": []}
+
 
 _COUNT_SLICE = 8192
 """Documents whose term counts are made at once (bounds a build's temporary memory)."""
@@ -571,7 +578,8 @@ class MatchIndex:
         docs = self._dedupe(suppliers)
         if workers is None:
             workers = min(1, (os.cpu_count() or 1) - 1)
-        counts = self._term_counts(docs, workers)
+        disclaimed: dict[str, str] = {}
+        counts = self._term_counts(docs, workers, disclaimed=disclaimed)
         self._term_factor = self._factor_of(0)
         counts = self._weigh_terms(counts)
         if counts.shape[0] and counts.shape[1]:
@@ -589,8 +597,9 @@ class MatchIndex:
         X = self._tfidf_rows(counts)
         del counts  # consumed: at 100k suppliers it is as large as the index's rows
         features = self._features(docs)
-        disclaimed = self._disclaimed_rows(docs)
-        main = _Segment.of(docs, X, features["tags"], features["certs"], disclaimed, rows=False)
+        D = self._disclaimed_rows(docs, disclaimed)
+        del disclaimed
+        main = _Segment.of(docs, X, features["tags"], features["certs"], D, rows=False)
         del X
         self._main = main
         self._n_main = len(docs)
@@ -634,7 +643,8 @@ class MatchIndex:
         new._certs = dict(self._certs)
         new._districts = dict(self._districts)
         n_terms = len(self._vocabulary)
-        counts = new._term_counts(upserts)
+        disclaimed: dict[str, str] = {}
+        counts = new._term_counts(upserts, disclaimed=disclaimed)
         size = int(alive.sum()) + len(keep) + len(upserts)
         grown = len(new._vocabulary) - n_terms
         if grown:
@@ -652,7 +662,7 @@ class MatchIndex:
         X = sp.vstack([_widen(sp.csr_matrix(old.X)[rows], width), X_new], format="csr")
         T = _vstack(sp.csr_matrix(old.T)[rows], features["tags"])
         C = _vstack(sp.csr_matrix(old.C)[rows], features["certs"])
-        D = _vstack(sp.csr_matrix(old.D)[rows], new._disclaimed_rows(upserts))
+        D = _vstack(old.Dr[rows], new._disclaimed_rows(upserts, disclaimed))
         new._delta = _Segment.of(
             tuple(old.docs[i] for i in keep) + upserts, sp.csr_matrix(X), T, C, D
         )
@@ -741,10 +751,13 @@ class MatchIndex:
         tag_score, tag_hits = self._tag_scores(tag_weights)
         chain_weight = w.chain * (w.inferred_chain_confidence if chain_source == "inferred" else 1)
         cues = self._cues(demand)
-        disclaimed = self._disclaimed_similarity(cols, data)
+        any_disclaimers = bool(self._main.Dr.nnz or self._delta.Dr.nnz)
 
         def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
             chain_score = self._chain_scores(slots, candidates)
+            disclaimed = (
+                self._disclaimed_scores(candidates, cols, data) if any_disclaimers else None
+            )
             factors = self._factors(demand, candidates, cues, disclaimed)
             if outcome_rows is not None:
                 factors["outcomes"] = outcome_rows[candidates]
@@ -925,35 +938,45 @@ class MatchIndex:
     ) -> FloatArray:
         """Cosine of the query with every row of a segment, reading only the postings of the
         query's terms (CSC columns, multiplied in C)."""
-        return self._segment_similarity_of(segment.Xc, cols, data)
-
-    @staticmethod
-    def _segment_similarity_of(Xc: sp.csc_matrix, cols: IntArray, data: FloatArray) -> FloatArray:
-        rows = Xc.shape[0]
-        inside = cols < Xc.shape[1]
+        rows = segment.Xc.shape[0]
+        inside = cols < segment.Xc.shape[1]
         if not rows or not inside.any():
             return np.zeros(rows, dtype=np.float32)
-        return combine_columns(Xc, cols[inside], data[inside])
+        return combine_columns(segment.Xc, cols[inside], data[inside])
 
     def _delta_similarity(self, cols: IntArray, data: FloatArray) -> FloatArray:
         return self._segment_similarity(self._delta, cols, data)
 
-    def _disclaimed_similarity(self, cols: IntArray, data: FloatArray) -> FloatArray | None:
-        """Per row, the cosine of the query with what the supplier says it does not do; None
-        when no supplier disclaims any of the query's terms (the common case)."""
-        parts = []
-        found = False
-        for segment in (self._main, self._delta):
-            D = segment.D
-            inside = cols[cols < D.shape[1]]
-            if len(inside) and (D.indptr[inside + 1] - D.indptr[inside]).any():
-                found = True
-                parts.append(self._segment_similarity_of(D, cols, data))
-            else:
-                parts.append(np.zeros(D.shape[0], dtype=np.float32))
-        if not found:
-            return None
-        return np.concatenate(parts) if len(self._delta.docs) else parts[0]
+    def _disclaimed_scores(
+        self, candidates: IntArray, cols: IntArray, data: FloatArray
+    ) -> FloatArray:
+        """Per candidate, the cosine of the query with what the supplier says it does not do,
+        from the candidates' own rows (a few hundred postings at most): only the scored
+        candidates need it."""
+        out = np.zeros(len(candidates), dtype=np.float32)
+        if not len(cols):
+            return out
+        for segment, offset in ((self._main, 0), (self._delta, self._n_main)):
+            Dr = segment.Dr
+            if not Dr.nnz:
+                continue
+            mine = np.flatnonzero((candidates >= offset) & (candidates < offset + Dr.shape[0]))
+            local = candidates[mine] - offset
+            starts = Dr.indptr[local]
+            lengths = Dr.indptr[local + 1] - starts
+            total = int(lengths.sum())
+            if not total:
+                continue
+            # Every posting of those rows: its position in Dr and the candidate owning it.
+            owner = np.repeat(np.arange(len(local)), lengths)
+            at = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+            terms = Dr.indices[at]
+            in_query = np.minimum(np.searchsorted(cols, terms), len(cols) - 1)
+            hit = cols[in_query] == terms
+            if hit.any():
+                weights = Dr.data[at[hit]].astype(np.float64) * data[in_query[hit]]
+                out[mine] = np.bincount(owner[hit], weights=weights, minlength=len(local))
+        return out
 
     # -- text -----------------------------------------------------------------------------
 
@@ -963,21 +986,24 @@ class MatchIndex:
         workers: int = 0,
         grow: bool = True,
         *,
-        disclaimed: bool = False,
+        disclaimed: dict[str, str] | None = None,
+        only_disclaimed: bool = False,
     ) -> sp.csr_matrix:
         """docs x terms: sum over fields of field weight * (1 + ln count). Terms new to the
         vocabulary are added to it, in order of first occurrence (``grow``; otherwise left
         out: a document already indexed has none).
 
-        The description and capabilities count only what they affirm; ``disclaimed``: count
-        instead only what they disclaim, and no other field (``split_disclaimers``).
+        The description and capabilities count only what they affirm (``split_disclaimers``);
+        ``disclaimed``, if given, receives the disclaimed part of each such text that has one.
+        ``only_disclaimed``: count instead only the parts ``disclaimed`` holds, and no other
+        field.
 
         Each distinct clause is analysed once (``workers`` extra processes may share the
         work, see ``Analyzer.analyze_clauses``)."""
         n_fields = len(self._DOC_FIELDS)
         split: dict[str, list[str]] = {}
-        said: dict[str, str] = {}
-        which = 1 if disclaimed else 0
+        affirmed: dict[str, str] = {}
+        ruled_out = {} if disclaimed is None else disclaimed
 
         def clauses(item: str) -> list[str]:
             found = split.get(item)
@@ -985,20 +1011,34 @@ class MatchIndex:
                 found = split[item] = self._analyzer.clauses(item)
             return found
 
-        def own(items: Iterable[str]) -> Iterable[str]:
-            """The affirmed (or disclaimed) part of each item, split once per distinct item."""
+        def own(items: Iterable[str]) -> list[str]:
+            """The affirmed part of each item, split once per distinct item."""
             out = []
             for item in items:
-                part = said.get(item)
+                part = affirmed.get(item)
                 if part is None:
-                    part = said[item] = split_disclaimers(item)[which]
+                    part, ruled_out_part = split_disclaimers(item)
+                    affirmed[item] = part
+                    if ruled_out_part:
+                        ruled_out[item] = ruled_out_part
                 if part:
                     out.append(part)
             return out
 
+        def disowned(items: Iterable[str]) -> list[str]:
+            return [part for item in items if (part := ruled_out.get(item))]
+
         def fields(doc: SupplierDoc) -> tuple[Iterable[str], ...]:
-            if disclaimed:
-                return ((), (), own(doc.capabilities), (), own((doc.description,)), (), ())
+            if only_disclaimed:
+                return (
+                    (),
+                    (),
+                    disowned(doc.capabilities),
+                    (),
+                    disowned((doc.description,)),
+                    (),
+                    (),
+                )
             return (
                 (doc.name,),
                 doc.tags,
@@ -1044,12 +1084,30 @@ class MatchIndex:
             return self._combine(_Postings(), 0, field_weights)
         return sp.vstack(parts, format="csr")
 
-    def _disclaimed_rows(self, docs: Sequence[SupplierDoc]) -> sp.csr_matrix:
-        """docs x terms: the tf-idf of what each document disclaims, weighted like its
+    def _disclaimed_rows(
+        self, docs: Sequence[SupplierDoc], disclaimed: dict[str, str]
+    ) -> sp.csr_matrix:
+        """docs x terms: the tf-idf of what each document disclaims (``disclaimed``: the
+        disclaimed part of each text, as ``_term_counts`` found them), weighted like its
         affirmed text (fitted idf, l2 norm). Terms no supplier affirms are left out: no demand
-        term can meet them in the text part either, and the vocabulary stays the catalog's."""
-        return self._tfidf_rows(
-            self._weigh_terms(self._term_counts(docs, grow=False, disclaimed=True))
+        term can meet them in the text part either, and the vocabulary stays the catalog's.
+        Only the documents that disclaim something are counted."""
+        n, width = len(docs), len(self._vocabulary)
+        rows = [
+            i
+            for i, doc in enumerate(docs)
+            if doc.description in disclaimed or any(c in disclaimed for c in doc.capabilities)
+        ]
+        if not rows:
+            return sp.csr_matrix((n, width), dtype=np.float32)
+        counts = self._term_counts(
+            [docs[i] for i in rows], grow=False, disclaimed=disclaimed, only_disclaimed=True
+        )
+        some = self._tfidf_rows(self._weigh_terms(counts))
+        lengths = np.zeros(n + 1, dtype=np.int64)
+        lengths[np.asarray(rows, dtype=np.int64) + 1] = np.diff(some.indptr)
+        return sp.csr_matrix(
+            (some.data, some.indices, np.cumsum(lengths)), shape=(n, some.shape[1])
         )
 
     def _term_ids(self, terms: Iterable[str], grow: bool) -> list[int]:
@@ -1513,7 +1571,7 @@ class MatchIndex:
         disclaimed: FloatArray | None = None,
     ) -> dict[str, FloatArray]:
         """Multiplicative factor of each constraint for each candidate, in a fixed order;
-        ``disclaimed``: per row, the cosine of the demand with what the supplier disclaims."""
+        ``disclaimed``: per candidate, the cosine of the demand with what it disclaims."""
         w = self.weights
         factors: dict[str, FloatArray] = {}
         if demand.stage in STAGES:
@@ -1541,7 +1599,7 @@ class MatchIndex:
                 self._volume_only[candidates], 1.0 - w.scale_mismatch, 1.0
             ).astype(np.float32)
         if disclaimed is not None:
-            overlap = np.minimum(disclaimed[candidates], np.float32(1.0))
+            overlap = np.minimum(disclaimed, np.float32(1.0))
             factors["disclaimer"] = (np.float32(1.0) - np.float32(w.disclaimer) * overlap).astype(
                 np.float32
             )
@@ -1620,7 +1678,10 @@ class MatchIndex:
                     f"this is a {doc.kind}"
                 )
             elif name == "disclaimer":
-                out.append({"name": name, "factor": round(factor, 6), **self._disclaimed(d, query)})
+                if factor < 1:  # listed only for a supplier ruling out some of the demand
+                    out.append(
+                        {"name": name, "factor": round(factor, 6), **self._disclaimed(d, query)}
+                    )
                 continue
             elif name == "outcomes" and outcomes is not None:
                 counts = outcomes.counts.get(doc.id, OutcomeCounts())
@@ -1650,14 +1711,16 @@ class MatchIndex:
         largest contributions first) and the statements holding them, as written."""
         cols, data = query
         segment, i = (self._main, d) if d < self._n_main else (self._delta, d - self._n_main)
-        D = segment.D
-        inside = np.flatnonzero(cols < D.shape[1])
-        contributions: list[tuple[float, str]] = []
-        for k in inside.tolist():
-            a, b = D.indptr[cols[k]], D.indptr[cols[k] + 1]
-            at = a + int(np.searchsorted(D.indices[a:b], i))
-            if at < b and D.indices[at] == i:
-                contributions.append((-float(D.data[at] * data[k]), self._term_label(cols[k])))
+        Dr = segment.Dr
+        a, b = Dr.indptr[i], Dr.indptr[i + 1]
+        _, at_query, at_row = np.intersect1d(
+            cols, Dr.indices[a:b], assume_unique=True, return_indices=True
+        )
+        values = (Dr.data[a:b][at_row] * data[at_query]).tolist()
+        contributions = [
+            (-value, self._term_label(int(j)))
+            for value, j in zip(values, cols[at_query].tolist(), strict=True)
+        ]
         labels = [label for _, label in contributions]
         terms = [
             label
@@ -1666,11 +1729,7 @@ class MatchIndex:
             if not any(label != other and label in other for other in labels)
         ][: self.weights.matched_terms]
         if not terms:
-            return {
-                "reason": "states no limit that meets the demand",
-                "terms": [],
-                "statements": [],
-            }
+            return _nothing_disclaimed()
         doc = self._doc(d)
         statements = [
             part

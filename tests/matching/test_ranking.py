@@ -736,8 +736,8 @@ def test_a_supplier_is_not_matched_on_what_it_disclaims_and_falls_for_it(
     assert any(t.startswith("碳化") for t in limit["terms"])  # 碳化|硅晶圆 as jieba cuts it
     assert limit["statements"] == ["不能加工碳化硅晶圆"]
     assert limit["effect"] < 0
-    sic = constraint(by_id(results, "p-sic"), "disclaimer")
-    assert (sic["factor"], sic["terms"], sic["statements"]) == (1.0, [], [])
+    sic = by_id(results, "p-sic")  # rules out nothing: no disclaimer constraint
+    assert "disclaimer" not in {c["name"] for c in sic.explanation["constraints"]}
 
 
 def test_the_disclaimer_factor_follows_its_documented_weight(taxonomy: Taxonomy) -> None:
@@ -749,13 +749,50 @@ def test_the_disclaimer_factor_follows_its_documented_weight(taxonomy: Taxonomy)
     for weight in (0.0, 0.5, 1.0):
         index = MatchIndex.build(catalog, taxonomy, RankingWeights(disclaimer=weight))
         silicon = by_id(index.rank(SIC_DEMAND, limit=10), "p-silicon")
-        factors[weight] = constraint(silicon, "disclaimer")["factor"]
+        limits = [c for c in silicon.explanation["constraints"] if c["name"] == "disclaimer"]
+        factors[weight] = limits[0]["factor"] if limits else None
         scores[weight] = silicon.score
-    assert factors[0.0] == 1.0
+    assert factors[0.0] is None  # a factor of 1 is not listed
     cosine = (1.0 - factors[0.5]) / 0.5
     assert 0 < cosine <= 1
     assert 1.0 - factors[1.0] == pytest.approx(cosine, abs=2e-6)
     assert scores[0.5] == pytest.approx(scores[0.0] * factors[0.5], abs=2e-6)
+
+
+def test_disclaimed_scores_equal_the_cosine_with_the_disclaimed_rows(taxonomy: Taxonomy) -> None:
+    """Read from the candidates' rows of both segments, in any order, with a query term
+    beyond the main segment's vocabulary: the same as the dense product."""
+    index = MatchIndex.build([SIC_FAB, SILICON_FAB, *CATALOG], taxonomy).with_changes(
+        [replace(SILICON_FAB, id="p-silicon-2", description="没有冻干设备，不能加工碳化硅晶圆")],
+        ["m-smt"],
+    )
+    width = len(index._vocabulary)
+    dense = np.vstack(
+        [
+            _widen_dense(index._main.Dr.toarray(), width),
+            _widen_dense(index._delta.Dr.toarray(), width),
+        ]
+    )
+    cols, data = index._query_vector(
+        {
+            "query_title": [SIC_DEMAND.title],
+            "query_tags": ["冻干"],
+            "query_description": [SIC_DEMAND.description],
+            "query_chains": [],
+        }
+    )
+    candidates = np.array([len(dense) - 1, 1, 0, 4, 2], dtype=np.int64)
+    got = index._disclaimed_scores(candidates, cols, data)
+    want = dense[np.ix_(candidates, cols)] @ data
+    assert got == pytest.approx(want, abs=1e-6)
+    assert got[0] > 0 and got[1] > 0 and got[2] == 0  # both segments' disclaimers are read
+    assert (index._disclaimed_scores(candidates, cols[:0], data[:0]) == 0).all()
+
+
+def _widen_dense(matrix: np.ndarray, width: int) -> np.ndarray:
+    out = np.zeros((matrix.shape[0], width), dtype=np.float32)
+    out[:, : matrix.shape[1]] = matrix
+    return out
 
 
 def test_no_disclaimer_constraint_when_nobody_disclaims_the_demand(index: MatchIndex) -> None:
