@@ -57,9 +57,11 @@ _ENGLISH_CUES = r"\b(?:not|cannot|can't|don't|doesn't|won't|unable|no\s+longer|n
 _CHINESE = re.compile("|".join(DISCLAIMER_CUES))
 _ENGLISH = re.compile(_ENGLISH_CUES, re.IGNORECASE)
 
-# Solving, overcoming or avoiding an inability is a claim, not a limit; so is "not only".
+# Solving, overcoming or avoiding an inability is a claim, not a limit; so are having no
+# minimum or threshold (没有最低起订量限制) and "not only".
 _OVERCOMES = re.compile(
     r"(?:解决|克服|弥补|突破|避免|改善|填补)[^，。；！？,;!?]*?(?:无法|不能|没有|不具备)"
+    r"|没有[^，。；！？,;!?]*?(?:限制|门槛|起订量)"
     r"|\bnot\s+only\b",
     re.IGNORECASE,
 )

@@ -38,6 +38,7 @@ def test_every_chinese_cue_disclaims(cue: str) -> None:
         "面向未来通信的天线测试",
         "提供不含卤素的阻燃配方开发",  # halogen-free is a claim
         "帮助客户解决传统工艺无法量产的难题",  # solving an inability is a claim
+        "样品没有最低起订量限制",  # no minimum is a claim
         "Not only SMT but also BGA rework",
         "Normal and notebook housings, CNC machining",  # "no" inside words
     ],
