@@ -704,15 +704,12 @@ SIC_FAB = SupplierDoc(
     stages=("中试",),
     accepts_vouchers=True,
 )
-SILICON_FAB = SupplierDoc(
+SILICON_FAB = replace(
+    SIC_FAB,
     id="p-silicon",
-    kind="platform",
     name="硅基功率器件中试线",
     description="承接IGBT与MOSFET工程批流片。产线为硅工艺设计，不能加工碳化硅晶圆。",
-    industry_chains=("半导体及集成电路",),
     tags=("IGBT", "MOSFET", "流片"),
-    stages=("中试",),
-    accepts_vouchers=True,
 )
 SIC_DEMAND = DemandQuery(
     title="碳化硅MOSFET工程批流片",
