@@ -95,6 +95,34 @@ def test_ad_hoc_match_resolves_chain_aliases(api: TestClient) -> None:
     assert results[0]["supplier_id"] == battery["id"]
 
 
+def test_a_supplier_ruling_out_what_the_demand_asks_says_so_in_its_explanation(
+    api: TestClient,
+) -> None:
+    battery, _, _ = seed(api)
+    lab = api.post(
+        "/v1/platforms",
+        json={
+            **BATTERY,
+            "name": "固态电池材料实验室",
+            "description": "硫化物固态电解质材料小试。没有干法电极设备，不能做软包电芯中试。",
+        },
+    ).json()
+    body = {"title": "固态电池干法电极软包电芯中试", "industry_chains": ["新能源"]}
+    response = api.post("/v1/match", params={"min_version": lab["version"]}, json=body)
+    assert response.status_code == 200, response.text
+    results = {r["supplier_id"]: r for r in response.json()["results"]}
+    assert next(iter(results)) == battery["id"]  # best first
+    limits = [
+        c for c in results[lab["id"]]["explanation"]["constraints"] if c["name"] == "disclaimer"
+    ]
+    assert len(limits) == 1 and limits[0]["factor"] < 1 and limits[0]["effect"] < 0
+    assert {"干法", "电极"} <= set(limits[0]["terms"])
+    assert limits[0]["statements"] == ["没有干法电极设备", "不能做软包电芯中试"]
+    assert not any(
+        c["name"] == "disclaimer" for c in results[battery["id"]]["explanation"]["constraints"]
+    )
+
+
 def test_ad_hoc_match_validates_its_body(api: TestClient) -> None:
     response = api.post("/v1/match", json={"title": "", "stage": "量产", "colour": 1})
     assert response.status_code == 422
