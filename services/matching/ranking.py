@@ -64,6 +64,7 @@ import functools
 import math
 import os
 import re
+import threading
 import unicodedata
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -80,6 +81,11 @@ try:  # scipy's C kernel for y += A @ x on CSC arrays (see ``combine_columns``)
     from scipy.sparse._sparsetools import csc_matvec as _csc_matvec
 except ImportError:  # pragma: no cover - a scipy that moved it: the public path is used
     _csc_matvec = None
+try:  # ... and for gathering CSR rows and y += A @ x on CSR arrays (see ``rows_times``)
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+    from scipy.sparse._sparsetools import csr_row_index as _csr_row_index
+except ImportError:  # pragma: no cover - a scipy that moved them: the public path is used
+    _csr_matvec = _csr_row_index = None
 
 from services.matching.disclaimers import split_disclaimers
 from services.matching.outcomes import KindOutcomes, OutcomeCounts, outcome_factor
@@ -538,6 +544,9 @@ class MatchIndex:
         self._tag_synonyms: dict[str, str]  # alias's plain key -> canonical term's plain key
         self._chain_names: list[str]
         self._relatedness: FloatArray
+        # Per thread, a dense query vector over the vocabulary, all zeros between uses (see
+        # ``_disclaimed_scores``): one per thread, as requests rank in a thread pool.
+        self._scratch = threading.local()
 
     # -- construction ---------------------------------------------------------------------
 
@@ -956,27 +965,30 @@ class MatchIndex:
         out = np.zeros(len(candidates), dtype=np.float32)
         if not len(cols):
             return out
-        for segment, offset in ((self._main, 0), (self._delta, self._n_main)):
-            Dr = segment.Dr
-            if not Dr.nnz:
-                continue
-            mine = np.flatnonzero((candidates >= offset) & (candidates < offset + Dr.shape[0]))
-            local = candidates[mine] - offset
-            starts = Dr.indptr[local]
-            lengths = Dr.indptr[local + 1] - starts
-            total = int(lengths.sum())
-            if not total:
-                continue
-            # Every posting of those rows: its position in Dr and the candidate owning it.
-            owner = np.repeat(np.arange(len(local)), lengths)
-            at = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-            terms = Dr.indices[at]
-            in_query = np.minimum(np.searchsorted(cols, terms), len(cols) - 1)
-            hit = cols[in_query] == terms
-            if hit.any():
-                weights = Dr.data[at[hit]].astype(np.float64) * data[in_query[hit]]
-                out[mine] = np.bincount(owner[hit], weights=weights, minlength=len(local))
+        query = self._scratch_vector()
+        query[cols] = data
+        try:
+            for segment, offset in ((self._main, 0), (self._delta, self._n_main)):
+                if not segment.Dr.nnz:
+                    continue
+                if offset == 0 and not len(self._delta.docs):  # every candidate is a main row
+                    out = rows_times(segment.Dr, candidates, query)
+                    continue
+                mine = np.flatnonzero(
+                    (candidates >= offset) & (candidates < offset + segment.Dr.shape[0])
+                )
+                if len(mine):
+                    out[mine] = rows_times(segment.Dr, candidates[mine] - offset, query)
+        finally:
+            query[cols] = 0.0  # zeros again for the next query of this thread
         return out
+
+    def _scratch_vector(self) -> FloatArray:
+        """This thread's dense query vector (zeros), as wide as the vocabulary."""
+        vector: FloatArray | None = getattr(self._scratch, "vector", None)
+        if vector is None or len(vector) < len(self._vocabulary):
+            vector = self._scratch.vector = np.zeros(len(self._vocabulary), dtype=np.float32)
+        return vector
 
     # -- text -----------------------------------------------------------------------------
 
@@ -2038,6 +2050,36 @@ def combine_columns(Xc: sp.csc_matrix, cols: IntArray, weights: FloatArray) -> F
         one_column[1] = b - a
         weight[0] = w
         _csc_matvec(n_rows, 1, one_column, indices[a:b], data[a:b], weight, out)
+    return out
+
+
+def rows_times(Xr: sp.csr_matrix, rows: IntArray, vector: FloatArray) -> FloatArray:
+    """``Xr[rows] @ vector`` as float32 (``vector`` at least as long as ``Xr`` is wide).
+
+    The public expression costs four times as much for a hundred rows (its Python layers,
+    not its arithmetic), so scipy's own kernels gather the rows and multiply them; the sums
+    are the same, in the same order (``tests/matching/test_ranking.py``), and the public
+    expression is the fallback should scipy's kernel module ever move."""
+    width = Xr.shape[1]
+    if (
+        _csr_row_index is None
+        or _csr_matvec is None
+        or Xr.indptr.dtype != Xr.indices.dtype
+        or Xr.dtype != np.float32
+        or vector.dtype != np.float32
+    ):
+        return np.asarray(Xr[rows] @ vector[:width], dtype=np.float32).ravel()
+    index = Xr.indptr.dtype
+    rows = rows.astype(index, copy=False)
+    indptr = np.zeros(len(rows) + 1, dtype=index)
+    np.cumsum(Xr.indptr[rows + 1] - Xr.indptr[rows], out=indptr[1:])
+    out = np.zeros(len(rows), dtype=np.float32)
+    total = int(indptr[-1])
+    if total:
+        indices = np.empty(total, dtype=index)
+        data = np.empty(total, dtype=np.float32)
+        _csr_row_index(len(rows), rows, Xr.indptr, Xr.indices, Xr.data, indices, data)
+        _csr_matvec(len(rows), width, indptr, indices, data, vector, out)
     return out
 
 

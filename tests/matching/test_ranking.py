@@ -786,6 +786,52 @@ def test_disclaimed_scores_equal_the_cosine_with_the_disclaimed_rows(taxonomy: T
     assert (index._disclaimed_scores(candidates, cols[:0], data[:0]) == 0).all()
 
 
+@pytest.mark.parametrize("kernel", [True, False])
+def test_rows_times_equals_the_submatrix_product(
+    kernel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scipy.sparse as sp
+
+    from services.matching import ranking
+
+    if not kernel:  # what a scipy without the kernel module would run
+        monkeypatch.setattr(ranking, "_csr_row_index", None)
+    rng = np.random.default_rng(11)
+    Xr = sp.random(3_000, 400, density=0.05, format="csr", dtype=np.float32, random_state=11)
+    vector = np.zeros(450, dtype=np.float32)  # wider than the matrix, as the vocabulary grows
+    vector[rng.choice(400, size=37, replace=False)] = rng.random(37, dtype=np.float32)
+    rows = rng.choice(3_000, size=104, replace=False)  # in no particular order
+    expected = np.asarray(Xr[rows] @ vector[:400], dtype=np.float32).ravel()
+    got = ranking.rows_times(Xr, rows, vector)
+    assert got.dtype == np.float32 and got.shape == (104,)
+    assert np.array_equal(got, expected)  # the same sums in the same order
+    assert np.array_equal(ranking.rows_times(Xr, rows[:0], vector), np.zeros(0))
+
+
+def test_disclaimed_rows_use_the_kernels_index_types(taxonomy: Taxonomy) -> None:
+    index = MatchIndex.build([SIC_FAB, SILICON_FAB, *CATALOG], taxonomy)
+    changed = index.with_changes(
+        [replace(SIC_FAB, id="p-sic-2", description="不能做固态电池安全测试")], []
+    )
+    for segment in (changed._main, changed._delta):
+        assert segment.Dr.nnz and segment.Dr.indptr.dtype == segment.Dr.indices.dtype
+
+
+def test_ranking_from_many_threads_equals_ranking_from_one(taxonomy: Taxonomy) -> None:
+    """Each thread has its own dense query vector for disclaimers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    index = MatchIndex.build([SIC_FAB, SILICON_FAB, *CATALOG], taxonomy)
+    demands = [SIC_DEMAND, *DEMANDS] * 25
+
+    def ranked(demand: DemandQuery) -> list[tuple[str, float]]:
+        return [(m.supplier_id, m.score) for m in index.rank(demand, limit=10)]
+
+    serial = [ranked(d) for d in demands]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(ranked, demands)) == serial
+
+
 def _widen_dense(matrix: np.ndarray, width: int) -> np.ndarray:
     out = np.zeros((matrix.shape[0], width), dtype=np.float32)
     out[:, : matrix.shape[1]] = matrix
