@@ -36,8 +36,8 @@ A supplier's score is (every weight lives in ``RankingWeights``)::
   kept apart, and a demand meeting it lowers the supplier (``RankingWeights.disclaimer``).
   The explanation lists each factor and its effect in score units (applied in order, so the
   effects add up: ``score = base + sum(effects)``, to about 1e-6: the score shown is the
-  float32 total the results were ordered by); the ``disclaimer`` constraint, present when some
-  supplier disclaims a term of the demand, adds the ``terms`` and the ``statements``.
+  float32 total the results were ordered by); the ``disclaimer`` constraint, listed only for a
+  supplier it lowers, adds the ``terms`` and the ``statements``.
 - **outcomes**: what happened to a supplier's earlier matches of demands of the same kind
   (primary industry chain) multiplies the score by a bounded factor, 0.75..1.10 by default
   (``RankingWeights.outcome_*``, ``services.matching.outcomes``): a supplier that keeps
