@@ -89,7 +89,7 @@ except ImportError:  # pragma: no cover - a scipy that moved them: the public pa
 
 from services.matching.disclaimers import split_disclaimers
 from services.matching.outcomes import KindOutcomes, OutcomeCounts, outcome_factor
-from services.matching.text import BIGRAM_PREFIX, Analyzer, is_bigram
+from services.matching.text import BIGRAM_PREFIX, Analyzer, WorkerPool, is_bigram
 from services.matching.vocabulary import text_synonyms
 from services.shared.taxonomy import Taxonomy
 
@@ -396,6 +396,24 @@ class _Vocabulary:
         j = self._base.get(term)
         return self._extra.get(term) if j is None else j
 
+    def ids(self, terms: Sequence[str], grow: bool) -> list[int]:
+        """The ids of ``terms``, in order; a term not in the vocabulary is added to it
+        (``grow``) or left out. One C-level lookup per term in the common case (a build looks
+        up some 4M terms at 100k suppliers)."""
+        found = list(map(self._base.get, terms)) if not self._extra else list(map(self.get, terms))
+        if None not in found:
+            return found  # type: ignore[return-value]  # no None in it
+        out: list[int] = []
+        for term, j in zip(terms, found, strict=True):
+            if j is None:
+                j = self.get(term)  # added a moment ago, by an earlier copy of it
+                if j is None:
+                    if not grow:
+                        continue
+                    j = self.add(term)
+            out.append(j)
+        return out
+
     def add(self, term: str) -> int:
         """Add a term (only on a vocabulary no snapshot serves yet)."""
         j = len(self)
@@ -475,6 +493,9 @@ def _nothing_disclaimed() -> dict[str, Any]:
 
 
 _COUNT_SLICE = 8192
+_EAGER_WORKERS = 10_000
+"""From this many suppliers, ``build`` starts its text-analysis workers before it knows how
+many clauses there are (a smaller catalog starts them only if it has enough to share)."""
 """Documents whose term counts are made at once (bounds a build's temporary memory)."""
 
 SHORTLIST = 64
@@ -573,6 +594,31 @@ class MatchIndex:
             domain.extend(c for c in doc.capabilities if len(c) <= 8)
         synonyms = text_synonyms(taxonomy)
         self._analyzer = Analyzer(dict.fromkeys(domain), synonyms=synonyms)
+        if workers is None:
+            workers = min(1, (os.cpu_count() or 1) - 1)
+        # A large catalog's workers start now: their start-up (a second or two) overlaps the
+        # set-up below and the cutting of the catalog's texts into clauses.
+        pool = (
+            self._analyzer.start_workers(workers)
+            if workers > 0 and len(suppliers) >= _EAGER_WORKERS
+            else None
+        )
+        try:
+            return self._fit(suppliers, synonyms, workers, pool)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _fit(
+        self,
+        suppliers: Sequence[SupplierDoc],
+        synonyms: dict[str, str],
+        workers: int,
+        pool: WorkerPool | None,
+    ) -> MatchIndex:
+        """The rest of ``build``; ``pool``, if any, is shut down once the texts are
+        analysed."""
+        weights = self.weights
         self._tag_synonyms = {}
         for alias, term in synonyms.items():
             alias_key, term_key = self._plain_tag_key(alias), self._plain_tag_key(term)
@@ -585,10 +631,8 @@ class MatchIndex:
         self._certs = {}
         self._districts = {}
         docs = self._dedupe(suppliers)
-        if workers is None:
-            workers = min(1, (os.cpu_count() or 1) - 1)
         disclaimed: dict[str, str] = {}
-        counts = self._term_counts(docs, workers, disclaimed=disclaimed)
+        counts = self._term_counts(docs, workers, disclaimed=disclaimed, pool=pool)
         self._term_factor = self._factor_of(0)
         counts = self._weigh_terms(counts)
         if counts.shape[0] and counts.shape[1]:
@@ -1000,6 +1044,7 @@ class MatchIndex:
         *,
         disclaimed: dict[str, str] | None = None,
         only_disclaimed: bool = False,
+        pool: WorkerPool | None = None,
     ) -> sp.csr_matrix:
         """docs x terms: sum over fields of field weight * (1 + ln count). Terms new to the
         vocabulary are added to it, in order of first occurrence (``grow``; otherwise left
@@ -1010,18 +1055,11 @@ class MatchIndex:
         ``only_disclaimed``: count instead only the parts ``disclaimed`` holds, and no other
         field.
 
-        Each distinct clause is analysed once (``workers`` extra processes may share the
-        work, see ``Analyzer.analyze_clauses``)."""
+        Each distinct clause is analysed once (``workers`` extra processes, or the ``pool``
+        already started, may share the work, see ``Analyzer.analyze_clauses``)."""
         n_fields = len(self._DOC_FIELDS)
-        split: dict[str, list[str]] = {}
         affirmed: dict[str, str] = {}
         ruled_out = {} if disclaimed is None else disclaimed
-
-        def clauses(item: str) -> list[str]:
-            found = split.get(item)
-            if found is None:
-                found = split[item] = self._analyzer.clauses(item)
-            return found
 
         def own(items: Iterable[str]) -> list[str]:
             """The affirmed part of each item, split once per distinct item."""
@@ -1061,17 +1099,39 @@ class MatchIndex:
                 doc.industry_chains,
             )
 
-        distinct = list(
-            dict.fromkeys(
-                c for doc in docs for items in fields(doc) for i in items for c in clauses(i)
-            )
-        )
-        ids: dict[str, array[int]] = {}
-        for clause, terms in zip(
-            distinct, self._analyzer.analyze_clauses(distinct, workers=workers), strict=True
+        # Catalogs repeat items (tags, capabilities, equipment, chains): each distinct item
+        # is cut into clauses once, each distinct clause analysed once, and each item's term
+        # ids joined once, so that the per-document pass below is one lookup per item. The
+        # clauses come in order of first occurrence, as the vocabulary's ids do.
+        split: dict[str, list[str]] = {}
+        cut = self._analyzer.clauses
+        for doc in docs:
+            for items in fields(doc):
+                for item in items:
+                    if item not in split:
+                        split[item] = cut(item)
+        distinct = list(dict.fromkeys(c for found in split.values() for c in found))
+        clause_ids: dict[str, array[int]] = {}
+        ids_of = self._vocabulary.ids
+        for clause, analyzed in zip(
+            distinct,
+            self._analyzer.analyze_clauses(distinct, workers=workers, pool=pool),
+            strict=True,
         ):
-            ids[clause] = array("i", self._term_ids(terms, grow))
+            clause_ids[clause] = array("i", ids_of(analyzed, grow))
         del distinct
+        if pool is not None:  # its processes' memory is not held through the rest of a build
+            pool.close()
+        item_ids: dict[str, array[int]] = {}
+        for item, found in split.items():
+            if len(found) == 1:
+                item_ids[item] = clause_ids[found[0]]
+            else:
+                joined = array("i")
+                for clause in found:
+                    joined.extend(clause_ids[clause])
+                item_ids[item] = joined
+        del split, clause_ids
         field_weights = [getattr(self.weights, name) for name in self._DOC_FIELDS]
         # In slices of documents: the raw postings and their per-field matrix are several
         # times the size of the result, and only one slice's are held at a time.
@@ -1079,15 +1139,15 @@ class MatchIndex:
         for start in range(0, len(docs), _COUNT_SLICE):
             part = docs[start : start + _COUNT_SLICE]
             postings = _Postings()
+            terms, slots, lengths = postings.terms, postings.slots, postings.lengths
             for i, doc in enumerate(part):
                 for f, items in enumerate(fields(doc)):
-                    before = len(postings.terms)
+                    before = len(terms)
                     for item in items:
-                        for clause in clauses(item):
-                            postings.terms.extend(ids[clause])
-                    if len(postings.terms) > before:
-                        postings.slots.append(i * n_fields + f)
-                        postings.lengths.append(len(postings.terms) - before)
+                        terms.extend(item_ids[item])
+                    if len(terms) > before:
+                        slots.append(i * n_fields + f)
+                        lengths.append(len(terms) - before)
             parts.append(self._combine(postings, len(part), field_weights))
             del postings
         if len(parts) == 1:
@@ -1122,17 +1182,8 @@ class MatchIndex:
             (some.data, some.indices, np.cumsum(lengths)), shape=(n, some.shape[1])
         )
 
-    def _term_ids(self, terms: Iterable[str], grow: bool) -> list[int]:
-        ids: list[int] = []
-        vocabulary = self._vocabulary
-        for term in terms:
-            j = vocabulary.get(term)
-            if j is None:
-                if not grow:
-                    continue
-                j = vocabulary.add(term)
-            ids.append(j)
-        return ids
+    def _term_ids(self, terms: Sequence[str], grow: bool) -> list[int]:
+        return self._vocabulary.ids(terms, grow)
 
     def _combine(
         self, postings: _Postings, n_rows: int, field_weights: list[float]

@@ -71,6 +71,7 @@ __all__ = [
     "ENGLISH_GLOSSARY",
     "ENGLISH_STOP_WORDS",
     "Analyzer",
+    "WorkerPool",
     "is_bigram",
 ]
 
@@ -710,39 +711,38 @@ class Analyzer:
         return self._clause(clause)
 
     def analyze_clauses(
-        self, clauses: Sequence[str], *, workers: int = 0, chunk: int = 4000
+        self,
+        clauses: Sequence[str],
+        *,
+        workers: int = 0,
+        chunk: int = 4000,
+        pool: WorkerPool | None = None,
     ) -> Iterator[tuple[str, ...]]:
         """``analyze_clause`` of many distinct clauses, in order; many do not go through
         this analyzer's cache (a catalog's distinct clauses would crowd it). With ``workers`` > 0
         (and enough clauses to pay for starting them) worker processes, each with the same
         analyzer, take chunks from the end of the list while this thread works from the
         start; chunks no worker has begun when this thread gets to them are done here. The
-        result is the same; only the time differs."""
+        result is the same; only the time differs. ``pool``: workers already started
+        (``start_workers``), used instead of starting new ones."""
         if len(clauses) < 4 * chunk:  # a few (an update): the cache helps
             yield from map(self._clause, clauses)
             return
         analyze = self._analyze_clause
-        if workers <= 0:
+        if pool is None and workers > 0:
+            with self.start_workers(workers) as started:
+                yield from self.analyze_clauses(clauses, chunk=chunk, pool=started)
+            return
+        if pool is None or not pool.running:
             yield from map(analyze, clauses)
             return
         bounds = list(range(0, len(clauses), chunk))
+        # The first chunks are this thread's anyway; workers take the rest, last first.
+        futures = {
+            start: pool.submit(list(clauses[start : start + chunk]))
+            for start in reversed(bounds[1:])
+        }
         try:
-            pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self._spec,),
-            )
-        except (OSError, RuntimeError, ValueError):
-            logger.warning("no worker processes for text analysis; analysing in-process")
-            yield from map(analyze, clauses)
-            return
-        with pool:
-            # The first chunks are this thread's anyway; workers take the rest, last first.
-            futures = {
-                start: pool.submit(_analyze_in_worker, list(clauses[start : start + chunk]))
-                for start in reversed(bounds[1:])
-            }
             for start in bounds:
                 future = futures.get(start)
                 if future is None or future.cancel():
@@ -756,6 +756,16 @@ class Analyzer:
                     continue
                 for p in packed:
                     yield tuple(p.split("\x00")) if p else ()
+        finally:
+            for future in futures.values():
+                future.cancel()
+
+    def start_workers(self, workers: int) -> WorkerPool:
+        """``workers`` processes, each building this analyzer, started now: their start-up
+        (a new interpreter, the imports and the dictionary, a second or two) then overlaps
+        whatever the caller does before it hands them clauses (``analyze_clauses(...,
+        pool=...)``). Use it as a context manager; it shuts them down."""
+        return WorkerPool(self._spec, workers)
 
     def words(self, text: str) -> list[str]:
         """The terms without character bigrams."""
@@ -912,6 +922,68 @@ class Analyzer:
 
 logger = logging.getLogger(__name__)
 _worker_analyzer: Analyzer | None = None
+
+
+class WorkerPool:
+    """Worker processes holding the same analyzer (see ``Analyzer.start_workers``). If no
+    process can be started, ``running`` is False and the caller analyses in-process.
+
+    The processes are started from a thread of their own: starting one writes the analyzer's
+    spec (about 100 KiB at 100k suppliers) to a pipe the new process reads only once its
+    interpreter is up, which would block the caller for about a second."""
+
+    def __init__(self, spec: dict[str, Any], workers: int) -> None:
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._starter: threading.Thread | None = None
+        if workers <= 0:
+            return
+        try:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(spec,),
+            )
+        except (OSError, RuntimeError, ValueError):
+            logger.warning("no worker processes for text analysis; analysing in-process")
+            return
+        self._starter = threading.Thread(
+            target=self._start, args=(self._pool, workers), name="analysis-workers", daemon=True
+        )
+        self._starter.start()
+
+    def _start(self, pool: concurrent.futures.ProcessPoolExecutor, workers: int) -> None:
+        try:
+            # A process is started on a submission: one trivial task each.
+            for _ in range(workers):
+                pool.submit(_analyze_in_worker, [])
+        except Exception:  # no process could start: the caller analyses in-process
+            logger.warning("no worker processes for text analysis; analysing in-process")
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def running(self) -> bool:
+        if self._starter is not None:
+            self._starter.join()
+        return self._pool is not None
+
+    def submit(self, clauses: list[str]) -> concurrent.futures.Future[list[str]]:
+        assert self.running and self._pool is not None
+        return self._pool.submit(_analyze_in_worker, clauses)
+
+    def close(self) -> None:
+        if self._starter is not None:
+            self._starter.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _start_worker(spec: dict[str, Any]) -> None:

@@ -664,6 +664,51 @@ def test_term_counts_made_in_slices_equal_those_made_at_once(
     ]
 
 
+def test_a_build_whose_workers_start_ahead_equals_one_without_workers(
+    taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large catalog starts its analysis worker before cutting its texts into clauses; the
+    index is the same as one analysed in-process (vocabulary order, weights, results)."""
+    import services.matching.ranking as ranking
+    from services.matching.text import Analyzer
+
+    catalog = [replace(doc, id=f"{doc.id}-{i}", description=f"第{i}期。{doc.description}")
+               for i in range(4) for doc in CATALOG]  # fmt: skip
+    alone = MatchIndex.build(catalog, taxonomy, workers=0)
+    pools = []
+    analyze = Analyzer.analyze_clauses
+
+    def in_small_chunks(self, clauses, *, workers=0, chunk=4000, pool=None):  # type: ignore[no-untyped-def]
+        pools.append(pool is not None and pool.running)
+        return analyze(self, clauses, workers=workers, chunk=2, pool=pool)
+
+    monkeypatch.setattr(ranking, "_EAGER_WORKERS", 1)
+    monkeypatch.setattr(Analyzer, "analyze_clauses", in_small_chunks)
+    shared = MatchIndex.build(catalog, taxonomy, workers=1)
+    assert pools[0] is True  # the first analysis (the catalog's text) used the early pool
+    assert [shared._vocabulary.term(j) for j in range(len(shared._vocabulary))] == [
+        alone._vocabulary.term(j) for j in range(len(alone._vocabulary))
+    ]
+    a, b = alone._main.Xc, shared._main.Xc
+    assert (a.indptr == b.indptr).all() and (a.indices == b.indices).all()
+    assert (a.data == b.data).all()
+    assert [(m.supplier_id, m.score) for m in shared.rank(SOLID_STATE, limit=20)] == [
+        (m.supplier_id, m.score) for m in alone.rank(SOLID_STATE, limit=20)
+    ]
+
+
+def test_vocabulary_ids_add_new_terms_once_or_leave_them_out() -> None:
+    from services.matching.ranking import _Vocabulary
+
+    vocabulary = _Vocabulary()
+    assert vocabulary.ids(["a", "b", "a", "c", "b"], grow=True) == [0, 1, 0, 2, 1]
+    assert vocabulary.ids(["c", "new", "a", "new"], grow=False) == [2, 0]
+    grown = vocabulary.grown()  # a later snapshot's: new terms go to its own part
+    assert grown.ids(["new", "b", "new", "newer"], grow=True) == [3, 1, 3, 4]
+    assert vocabulary.ids(["new"], grow=False) == []  # the older snapshot is unchanged
+    assert grown.ids(["newer", "a"], grow=False) == [4, 0]
+
+
 def test_the_main_segment_keeps_no_rows_and_remakes_one_exactly(index: MatchIndex) -> None:
     """Its rows would double the index (156 MiB at 100k); ``similar`` remakes a row from
     the supplier's text, with the same values the inverted index holds."""

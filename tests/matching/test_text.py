@@ -98,6 +98,26 @@ def test_worker_processes_analyse_clauses_exactly_as_in_process(analyzer: Analyz
     assert list(analyzer.analyze_clauses(clauses, workers=0, chunk=2)) == expected
 
 
+def test_workers_started_ahead_analyse_clauses_exactly_as_in_process(analyzer: Analyzer) -> None:
+    clauses = [f"第{i}批钠离子电池电芯试制与ToF模组标定 anodizing {i * 1000}" for i in range(12)]
+    expected = [analyzer.analyze_clause(c) for c in clauses]
+    with analyzer.start_workers(1) as pool:
+        assert pool.running
+        assert list(analyzer.analyze_clauses(clauses, chunk=2, pool=pool)) == expected
+        # The pool serves more than one list while it runs.
+        assert list(analyzer.analyze_clauses(clauses[::-1], chunk=3, pool=pool)) == expected[::-1]
+    assert not pool.running  # shut down on leaving the block
+
+
+def test_a_pool_without_workers_leaves_the_work_in_process(analyzer: Analyzer) -> None:
+    clauses = [f"第{i}批固态电池与MEMS封装" for i in range(10)]
+    pool = analyzer.start_workers(0)
+    assert not pool.running
+    assert list(analyzer.analyze_clauses(clauses, chunk=2, pool=pool)) == [
+        analyzer.analyze_clause(c) for c in clauses
+    ]
+
+
 # -- synonyms (sub-field aliases) ---------------------------------------------------------------
 
 SYNONYMS = {
