@@ -68,7 +68,7 @@ import threading
 import unicodedata
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -366,16 +366,6 @@ class _TermFinder:
 
 def _contains_any(text: str, cues: Iterable[str]) -> list[str]:
     return [c for c in cues if c in text]
-
-
-@dataclass
-class _Postings:
-    """Per-document term ids of a batch, before weighting."""
-
-    # Compact int arrays, not lists: 100k documents post ~40M term ids.
-    slots: array[int] = field(default_factory=lambda: array("q"))
-    lengths: array[int] = field(default_factory=lambda: array("q"))
-    terms: array[int] = field(default_factory=lambda: array("i"))
 
 
 class _Vocabulary:
@@ -1100,17 +1090,25 @@ class MatchIndex:
             )
 
         # Catalogs repeat items (tags, capabilities, equipment, chains): each distinct item
-        # is cut into clauses once, each distinct clause analysed once, and each item's term
-        # ids joined once, so that the per-document pass below is one lookup per item. The
-        # clauses come in order of first occurrence, as the vocabulary's ids do.
-        split: dict[str, list[str]] = {}
-        cut = self._analyzer.clauses
+        # is cut into clauses once and each distinct clause analysed once. A document is then
+        # the sequence of its items (``sequence``, by field: ``per_field`` items each), and
+        # its postings are gathered from the items' term ids with array arithmetic. Items
+        # and clauses are numbered in order of first occurrence, as the vocabulary's ids are.
+        position: dict[str, int] = {}
+        sequence = array("i")
+        per_field = array("i")
         for doc in docs:
             for items in fields(doc):
                 for item in items:
-                    if item not in split:
-                        split[item] = cut(item)
-        distinct = list(dict.fromkeys(c for found in split.values() for c in found))
+                    k = position.get(item)
+                    if k is None:
+                        k = position[item] = len(position)
+                    sequence.append(k)
+                per_field.append(len(items))  # type: ignore[arg-type]  # tuples and lists
+        cut = self._analyzer.clauses
+        split = [cut(item) for item in position]
+        del position
+        distinct = list(dict.fromkeys(c for found in split for c in found))
         clause_ids: dict[str, array[int]] = {}
         ids_of = self._vocabulary.ids
         for clause, analyzed in zip(
@@ -1122,38 +1120,44 @@ class MatchIndex:
         del distinct
         if pool is not None:  # its processes' memory is not held through the rest of a build
             pool.close()
-        item_ids: dict[str, array[int]] = {}
-        for item, found in split.items():
-            if len(found) == 1:
-                item_ids[item] = clause_ids[found[0]]
-            else:
-                joined = array("i")
-                for clause in found:
-                    joined.extend(clause_ids[clause])
-                item_ids[item] = joined
+        joined = array("i")  # every item's term ids, item after item
+        item_length = array("q")
+        for found in split:
+            before = len(joined)
+            for clause in found:
+                joined.extend(clause_ids[clause])
+            item_length.append(len(joined) - before)
         del split, clause_ids
+        item_terms = np.frombuffer(joined, dtype=np.int32)
+        item_lengths = np.frombuffer(item_length, dtype=np.int64)
+        item_starts = np.concatenate(([0], np.cumsum(item_lengths)[:-1])).astype(np.int64)
+        items_of_doc = np.frombuffer(sequence, dtype=np.int32)
+        field_items = np.frombuffer(per_field, dtype=np.int32).astype(np.int64)
+        field_ends = np.cumsum(field_items)
         field_weights = [getattr(self.weights, name) for name in self._DOC_FIELDS]
         # In slices of documents: the raw postings and their per-field matrix are several
         # times the size of the result, and only one slice's are held at a time.
         parts = []
         for start in range(0, len(docs), _COUNT_SLICE):
-            part = docs[start : start + _COUNT_SLICE]
-            postings = _Postings()
-            terms, slots, lengths = postings.terms, postings.slots, postings.lengths
-            for i, doc in enumerate(part):
-                for f, items in enumerate(fields(doc)):
-                    before = len(terms)
-                    for item in items:
-                        terms.extend(item_ids[item])
-                    if len(terms) > before:
-                        slots.append(i * n_fields + f)
-                        lengths.append(len(terms) - before)
-            parts.append(self._combine(postings, len(part), field_weights))
-            del postings
+            n_rows = min(_COUNT_SLICE, len(docs) - start)
+            first_slot, end_slot = start * n_fields, (start + n_rows) * n_fields
+            first = int(field_ends[first_slot - 1]) if first_slot else 0
+            items = items_of_doc[first : int(field_ends[end_slot - 1]) if end_slot else 0]
+            lengths = item_lengths[items]
+            # Terms per slot (a document's field): its items' lengths, summed.
+            ends = np.concatenate(([0], np.cumsum(lengths)))
+            slot_ends = field_ends[first_slot:end_slot] - first
+            slot_lengths = np.diff(ends[slot_ends], prepend=0)
+            # Each item's terms, in place: item start, then 0, 1, 2 ... within the item.
+            gather = np.repeat(item_starts[items] - ends[:-1], lengths)
+            gather += np.arange(len(gather), dtype=np.int64)
+            parts.append(self._combine(slot_lengths, item_terms[gather], n_rows, field_weights))
         if len(parts) == 1:
             return parts[0]
         if not parts:
-            return self._combine(_Postings(), 0, field_weights)
+            return self._combine(
+                np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), 0, field_weights
+            )
         return sp.vstack(parts, format="csr")
 
     def _disclaimed_rows(
@@ -1186,18 +1190,20 @@ class MatchIndex:
         return self._vocabulary.ids(terms, grow)
 
     def _combine(
-        self, postings: _Postings, n_rows: int, field_weights: list[float]
+        self,
+        slot_lengths: npt.NDArray[np.int64],
+        cols: npt.NDArray[np.int32],
+        n_rows: int,
+        field_weights: list[float],
     ) -> sp.csr_matrix:
+        """docs x terms from the term ids of each slot (a document's field, in order: the
+        slot's ``slot_lengths`` entries of ``cols``), per field sublinear and weighted."""
         n_fields = len(field_weights)
         # Postings come in slot order, so they already are the rows of a CSR matrix: its
         # row pointers follow from the lengths, with no per-posting row array (at 100k
         # documents that array alone would be 300 MiB) and no COO-to-CSR sort.
         indptr = np.zeros(n_rows * n_fields + 1, dtype=np.int64)
-        indptr[np.frombuffer(postings.slots, dtype=np.int64) + 1] = np.frombuffer(
-            postings.lengths, dtype=np.int64
-        )
-        np.cumsum(indptr, out=indptr)
-        cols = np.frombuffer(postings.terms, dtype=np.int32)
+        np.cumsum(slot_lengths, out=indptr[1:])
         per_field = sp.csr_matrix(
             (np.ones(len(cols), dtype=np.float32), cols, indptr),
             shape=(n_rows * n_fields, len(self._vocabulary)),
@@ -1956,6 +1962,15 @@ class MatchIndex:
         cert_key = functools.lru_cache(maxsize=None)(normalize_certification)
         plain = functools.lru_cache(maxsize=None)(lambda t: self._analyzer.normalize(t).strip())
         gaps = functools.lru_cache(maxsize=None)(_stage_gaps)
+
+        @functools.cache
+        def scale_cues(item: str) -> tuple[bool, bool]:
+            """Whether an item speaks of volume production, and of small batches."""
+            text = plain(item)
+            return bool(_contains_any(text, _VOLUME_CUES)), bool(
+                _contains_any(text, _SMALL_BATCH_CUES)
+            )
+
         for i, doc in enumerate(docs):
             for c in chain_ids(doc.industry_chains):
                 membership[i, c] = 1.0
@@ -1974,9 +1989,9 @@ class MatchIndex:
             stage_gap[i] = gaps(doc.stages)
             if doc.district:
                 district[i] = self._lookup(self._districts, None, plain(doc.district))
-            items = [plain(t) for t in (doc.name, *doc.tags, *doc.capabilities)]
-            volume_only[i] = any(_contains_any(t, _VOLUME_CUES) for t in items) and not any(
-                _contains_any(t, _SMALL_BATCH_CUES) for t in items
+            cues = [scale_cues(t) for t in (doc.name, *doc.tags, *doc.capabilities)]
+            volume_only[i] = any(volume for volume, _ in cues) and not any(
+                small for _, small in cues
             )
         # Best relatedness of each document to each chain: max over its chains.
         profile_matrix = (
