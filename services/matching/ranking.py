@@ -1068,7 +1068,7 @@ class MatchIndex:
         def disowned(items: Iterable[str]) -> list[str]:
             return [part for item in items if (part := ruled_out.get(item))]
 
-        def fields(doc: SupplierDoc) -> tuple[Iterable[str], ...]:
+        def fields(doc: SupplierDoc) -> tuple[Sequence[str], ...]:
             if only_disclaimed:
                 return (
                     (),
@@ -1091,9 +1091,10 @@ class MatchIndex:
 
         # Catalogs repeat items (tags, capabilities, equipment, chains): each distinct item
         # is cut into clauses once and each distinct clause analysed once. A document is then
-        # the sequence of its items (``sequence``, by field: ``per_field`` items each), and
-        # its postings are gathered from the items' term ids with array arithmetic. Items
-        # and clauses are numbered in order of first occurrence, as the vocabulary's ids are.
+        # the sequence of its items (``sequence``, by field: ``per_field`` items each), an
+        # item the sequence of its clauses, and a document's postings are gathered from its
+        # clauses' term ids with array arithmetic, each clause's ids held once. Items and
+        # clauses are numbered in order of first occurrence, as the vocabulary's ids are.
         position: dict[str, int] = {}
         sequence = array("i")
         per_field = array("i")
@@ -1104,36 +1105,40 @@ class MatchIndex:
                     if k is None:
                         k = position[item] = len(position)
                     sequence.append(k)
-                per_field.append(len(items))  # type: ignore[arg-type]  # tuples and lists
+                per_field.append(len(items))
         cut = self._analyzer.clauses
-        split = [cut(item) for item in position]
+        clause_number: dict[str, int] = {}
+        item_clauses = array("i")  # the clauses of every item, item after item
+        clause_count = array("q")  # per item
+        for item in position:
+            found = cut(item)
+            for clause in found:
+                k = clause_number.get(clause)
+                if k is None:
+                    k = clause_number[clause] = len(clause_number)
+                item_clauses.append(k)
+            clause_count.append(len(found))
         del position
-        distinct = list(dict.fromkeys(c for found in split for c in found))
-        clause_ids: dict[str, array[int]] = {}
+        clause_terms = array("i")  # the term ids of every clause, clause after clause
+        term_count = array("q")  # per clause
         ids_of = self._vocabulary.ids
-        for clause, analyzed in zip(
-            distinct,
-            self._analyzer.analyze_clauses(distinct, workers=workers, pool=pool),
-            strict=True,
+        for analyzed in self._analyzer.analyze_clauses(
+            list(clause_number), workers=workers, pool=pool
         ):
-            clause_ids[clause] = array("i", ids_of(analyzed, grow))
-        del distinct
+            found_ids = ids_of(analyzed, grow)
+            clause_terms.extend(found_ids)
+            term_count.append(len(found_ids))
+        del clause_number
         if pool is not None:  # its processes' memory is not held through the rest of a build
             pool.close()
-        joined = array("i")  # every item's term ids, item after item
-        item_length = array("q")
-        for found in split:
-            before = len(joined)
-            for clause in found:
-                joined.extend(clause_ids[clause])
-            item_length.append(len(joined) - before)
-        del split, clause_ids
-        item_terms = np.frombuffer(joined, dtype=np.int32)
-        item_lengths = np.frombuffer(item_length, dtype=np.int64)
-        item_starts = np.concatenate(([0], np.cumsum(item_lengths)[:-1])).astype(np.int64)
         items_of_doc = np.frombuffer(sequence, dtype=np.int32)
-        field_items = np.frombuffer(per_field, dtype=np.int32).astype(np.int64)
-        field_ends = np.cumsum(field_items)
+        field_ends = np.cumsum(np.frombuffer(per_field, dtype=np.int32), dtype=np.int64)
+        clauses_of_item = np.frombuffer(item_clauses, dtype=np.int32)
+        item_clause_counts = np.frombuffer(clause_count, dtype=np.int64)
+        item_firsts = _starts(item_clause_counts)
+        terms_of_clause = np.frombuffer(clause_terms, dtype=np.int32)
+        clause_term_counts = np.frombuffer(term_count, dtype=np.int64)
+        clause_firsts = _starts(clause_term_counts)
         field_weights = [getattr(self.weights, name) for name in self._DOC_FIELDS]
         # In slices of documents: the raw postings and their per-field matrix are several
         # times the size of the result, and only one slice's are held at a time.
@@ -1142,16 +1147,16 @@ class MatchIndex:
             n_rows = min(_COUNT_SLICE, len(docs) - start)
             first_slot, end_slot = start * n_fields, (start + n_rows) * n_fields
             first = int(field_ends[first_slot - 1]) if first_slot else 0
-            items = items_of_doc[first : int(field_ends[end_slot - 1]) if end_slot else 0]
-            lengths = item_lengths[items]
-            # Terms per slot (a document's field): its items' lengths, summed.
-            ends = np.concatenate(([0], np.cumsum(lengths)))
-            slot_ends = field_ends[first_slot:end_slot] - first
-            slot_lengths = np.diff(ends[slot_ends], prepend=0)
-            # Each item's terms, in place: item start, then 0, 1, 2 ... within the item.
-            gather = np.repeat(item_starts[items] - ends[:-1], lengths)
-            gather += np.arange(len(gather), dtype=np.int64)
-            parts.append(self._combine(slot_lengths, item_terms[gather], n_rows, field_weights))
+            picked = items_of_doc[first : int(field_ends[end_slot - 1]) if end_slot else 0]
+            # Items -> their clauses -> the clauses' terms, and where each slot (a
+            # document's field) ends at each level.
+            clauses, item_ends = _gather(clauses_of_item, item_firsts, item_clause_counts, picked)
+            terms, clause_ends = _gather(
+                terms_of_clause, clause_firsts, clause_term_counts, clauses
+            )
+            slot_ends = clause_ends[item_ends[field_ends[first_slot:end_slot] - first]]
+            slot_lengths = np.diff(slot_ends, prepend=0)
+            parts.append(self._combine(slot_lengths, terms, n_rows, field_weights))
         if len(parts) == 1:
             return parts[0]
         if not parts:
@@ -2223,6 +2228,31 @@ class _Scored(NamedTuple):
 
 _Score = Callable[[IntArray, FloatArray, float], _Scored]
 """Scores candidates given their cosines and the best cosine among the eligible."""
+
+
+def _starts(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Where each run starts in the runs laid end to end, given their lengths."""
+    starts = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return starts
+
+
+def _gather(
+    values: npt.NDArray[np.int32],
+    starts: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    picks: npt.NDArray[np.int32],
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """The runs ``picks`` of ``values`` (run ``k``: ``counts[k]`` values from
+    ``starts[k]``) laid end to end, and ``ends``: ``ends[i]`` is how many values the first
+    ``i`` picks hold (``ends[0]`` = 0)."""
+    lengths = counts[picks]
+    ends = np.zeros(len(picks) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=ends[1:])
+    # Each value's place: its run's start, then 0, 1, 2 ... within the run.
+    at = np.repeat(starts[picks] - ends[:-1], lengths)
+    at += np.arange(len(at), dtype=np.int64)
+    return values[at], ends
 
 
 def _widen(matrix: sp.csr_matrix, width: int) -> sp.csr_matrix:

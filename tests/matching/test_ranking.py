@@ -697,6 +697,21 @@ def test_a_build_whose_workers_start_ahead_equals_one_without_workers(
     ]
 
 
+def test_gather_lays_the_picked_runs_end_to_end() -> None:
+    from services.matching.ranking import _gather, _starts
+
+    values = np.array([10, 11, 12, 20, 30, 31], dtype=np.int32)
+    counts = np.array([3, 1, 0, 2], dtype=np.int64)  # run 2 is empty
+    starts = _starts(counts)
+    assert starts.tolist() == [0, 3, 4, 4]
+    out, ends = _gather(values, starts, counts, np.array([3, 0, 2, 0, 1], dtype=np.int32))
+    assert out.tolist() == [30, 31, 10, 11, 12, 10, 11, 12, 20]
+    assert ends.tolist() == [0, 2, 5, 5, 8, 9]
+    none, ends = _gather(values, starts, counts, np.zeros(0, dtype=np.int32))
+    assert none.tolist() == [] and ends.tolist() == [0]
+    assert _starts(np.zeros(0, dtype=np.int64)).tolist() == []
+
+
 def test_vocabulary_ids_add_new_terms_once_or_leave_them_out() -> None:
     from services.matching.ranking import _Vocabulary
 
