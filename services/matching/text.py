@@ -738,10 +738,12 @@ class Analyzer:
             return
         bounds = list(range(0, len(clauses), chunk))
         # The first chunks are this thread's anyway; workers take the rest, last first.
-        futures = {
-            start: pool.submit(list(clauses[start : start + chunk]))
-            for start in reversed(bounds[1:])
-        }
+        futures: dict[int, concurrent.futures.Future[list[str]]] = {}
+        try:
+            for start in reversed(bounds[1:]):
+                futures[start] = pool.submit(list(clauses[start : start + chunk]))
+        except Exception:  # a broken pool (a worker died): what it did not take is done here
+            logger.warning("text-analysis workers unavailable; analysing in-process")
         try:
             for start in bounds:
                 future = futures.get(start)

@@ -109,6 +109,18 @@ def test_workers_started_ahead_analyse_clauses_exactly_as_in_process(analyzer: A
     assert not pool.running  # shut down on leaving the block
 
 
+def test_workers_that_cannot_start_leave_the_work_in_process(analyzer: Analyzer) -> None:
+    """A worker whose analyzer fails to build breaks the pool: nothing is lost, the caller
+    does the work."""
+    from services.matching.text import WorkerPool
+
+    clauses = [f"第{i}批固态电池与MEMS封装 prototypes" for i in range(10)]
+    with WorkerPool({}, 1) as broken:  # no spec: each worker's start-up fails
+        assert list(analyzer.analyze_clauses(clauses, chunk=2, pool=broken)) == [
+            analyzer.analyze_clause(c) for c in clauses
+        ]
+
+
 def test_a_pool_without_workers_leaves_the_work_in_process(analyzer: Analyzer) -> None:
     clauses = [f"第{i}批固态电池与MEMS封装" for i in range(10)]
     pool = analyzer.start_workers(0)
