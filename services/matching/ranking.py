@@ -1101,10 +1101,7 @@ class MatchIndex:
         for doc in docs:
             for items in fields(doc):
                 for item in items:
-                    k = position.get(item)
-                    if k is None:
-                        k = position[item] = len(position)
-                    sequence.append(k)
+                    sequence.append(position.setdefault(item, len(position)))
                 per_field.append(len(items))
         cut = self._analyzer.clauses
         clause_number: dict[str, int] = {}
@@ -1113,10 +1110,7 @@ class MatchIndex:
         for item in position:
             found = cut(item)
             for clause in found:
-                k = clause_number.get(clause)
-                if k is None:
-                    k = clause_number[clause] = len(clause_number)
-                item_clauses.append(k)
+                item_clauses.append(clause_number.setdefault(clause, len(clause_number)))
             clause_count.append(len(found))
         del position
         clause_terms = array("i")  # the term ids of every clause, clause after clause
