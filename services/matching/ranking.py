@@ -483,10 +483,11 @@ def _nothing_disclaimed() -> dict[str, Any]:
 
 
 _COUNT_SLICE = 8192
+"""Documents whose term counts are made at once (bounds a build's temporary memory)."""
+
 _EAGER_WORKERS = 10_000
 """From this many suppliers, ``build`` starts its text-analysis workers before it knows how
 many clauses there are (a smaller catalog starts them only if it has enough to share)."""
-"""Documents whose term counts are made at once (bounds a build's temporary memory)."""
 
 SHORTLIST = 64
 """Candidates scored in full before the others are bounded (plus four per result asked)."""
