@@ -123,6 +123,27 @@ def test_a_supplier_ruling_out_what_the_demand_asks_says_so_in_its_explanation(
     )
 
 
+def test_a_supplier_whose_batches_miss_the_demands_quantity_says_so(api: TestClient) -> None:
+    seed(api)
+    volume = api.post(
+        "/v1/manufacturers",
+        json={
+            **GARMENTS,
+            "name": "针织服装代工厂",
+            "description": "针织服装打样与批量生产，单款起订量3000件。",
+        },
+    ).json()
+    body = {"title": "针织开衫打样", "description": "新款针织开衫打样，首单200件。"}
+    response = api.post("/v1/match", params={"min_version": volume["version"]}, json=body)
+    assert response.status_code == 200, response.text
+    results = {r["supplier_id"]: r for r in response.json()["results"]}
+    batch = next(
+        c for c in results[volume["id"]]["explanation"]["constraints"] if c["name"] == "batch"
+    )
+    assert batch["factor"] < 1 and batch["effect"] < 0
+    assert "单款起订量3000件" in batch["reason"] and "200件" in batch["reason"]
+
+
 def test_ad_hoc_match_validates_its_body(api: TestClient) -> None:
     response = api.post("/v1/match", json={"title": "", "stage": "量产", "colour": 1})
     assert response.status_code == 422

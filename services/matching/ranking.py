@@ -30,8 +30,10 @@ A supplier's score is (every weight lives in ``RankingWeights``)::
   (SMT in SMT贴片) ``tag_partial_credit``; weighted mean over the demand's tags.
 - **constraints**: a supplier lacking any required certification is never returned (the
   certificates are compared normalised: ``ISO9001`` = ``ISO 9001`` = ``ISO 9001:2015``); stage,
-  vouchers, district, supplier kind, production scale and disclaimers multiply the base by
-  the factors documented in ``RankingWeights``. A supplier's description counts only what it
+  vouchers, district, supplier kind, production scale, batch size and disclaimers multiply
+  the base by the factors documented in ``RankingWeights``. Batch size compares the quantity
+  a demand states (200只, 500升) with the batch limits a supplier's description states
+  (5片起做, 单批最低3吨; ``services.matching.quantities``). A supplier's description counts only what it
   affirms: what it says it does not do (不能加工碳化硅晶圆, ``services.matching.disclaimers``) is
   kept apart, and a demand meeting it lowers the supplier (``RankingWeights.disclaimer``).
   The explanation lists each factor and its effect in score units (applied in order, so the
@@ -89,6 +91,7 @@ except ImportError:  # pragma: no cover - a scipy that moved them: the public pa
 
 from services.matching.disclaimers import split_disclaimers
 from services.matching.outcomes import KindOutcomes, OutcomeCounts, outcome_factor
+from services.matching.quantities import Batch, demand_quantities, supplier_batch
 from services.matching.text import BIGRAM_PREFIX, Analyzer, WorkerPool, is_bigram
 from services.matching.vocabulary import text_synonyms
 from services.shared.taxonomy import Taxonomy
@@ -240,6 +243,15 @@ class RankingWeights:
     """Factor ``1 - scale_mismatch`` when the supplier advertises volume production only
     (量产, 大批量 in its name, tags or capabilities, and no small-batch or sampling service)
     while the demand is a pilot or small-batch need."""
+    batch_mismatch: float = 0.3
+    """Largest cut for a batch-size mismatch: the factor is ``1 - batch_mismatch * m``, ``m``
+    rising from 0 (the supplier's batch limits meet the demand's quantity) to 1 when they
+    miss each other by ``batch_full_ratio`` or more (log scale: missing by the square root
+    of it gives half). Read by ``services.matching.quantities`` (单批最低3吨 against 500升;
+    5片起做 against 200只 meets)."""
+    batch_full_ratio: float = 10.0
+    """How far apart (a ratio of quantities) a supplier's batch limits and a demand's
+    quantity must be for the whole ``batch_mismatch`` cut."""
     disclaimer: float = 0.5
     """Factor ``1 - disclaimer * cosine(demand, what the supplier disclaims)``: a supplier
     whose description rules out what the demand asks (不能加工碳化硅晶圆, 尚未取得CNAS认可; see
@@ -540,6 +552,7 @@ class MatchIndex:
         self._stage_gap: npt.NDArray[np.int8]  # rows x stages: steps to nearest offered, -1 none
         self._district: IntArray
         self._volume_only: npt.NDArray[np.bool_]
+        self._batch: FloatArray  # rows x (count low, high, amount low, high); nan: not stated
         self._tag_vocabulary: dict[str, int]
         self._tag_keys: list[str]
         self._certs: dict[str, int]
@@ -1618,7 +1631,8 @@ class MatchIndex:
         pilot_scale = not _contains_any(text, _VOLUME_CUES) or bool(
             _contains_any(text, _SMALL_BATCH_CUES)
         )
-        return _DemandCues(lean, lean_cues, pilot_scale)
+        quantities = demand_quantities(demand.title, *demand.tags, demand.description)
+        return _DemandCues(lean, lean_cues, pilot_scale, quantities)
 
     def _lean(self, demand: DemandQuery) -> tuple[float, list[str]]:
         """(lean, cues): +1 leans to manufacturers, -1 to platforms."""
@@ -1667,12 +1681,35 @@ class MatchIndex:
             factors["scale"] = np.where(
                 self._volume_only[candidates], 1.0 - w.scale_mismatch, 1.0
             ).astype(np.float32)
+        if cues.quantities:
+            factors["batch"] = self._batch_factors(candidates, cues.quantities)
         if disclaimed is not None:
             overlap = np.minimum(disclaimed, np.float32(1.0))
             factors["disclaimer"] = (np.float32(1.0) - np.float32(w.disclaimer) * overlap).astype(
                 np.float32
             )
         return factors
+
+    def _batch_factors(self, candidates: IntArray, quantities: Batch) -> FloatArray:
+        """Per candidate, the factor of how far its batch limits miss the demand's quantity
+        (``RankingWeights.batch_mismatch``); 1 for a supplier stating no limits."""
+        limits = self._batch[candidates]  # count low, count high, amount low, amount high
+        worst = np.ones(len(candidates), dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for k, span in enumerate((quantities.count, quantities.amount)):
+                if span is None:
+                    continue
+                low, high = limits[:, 2 * k], limits[:, 2 * k + 1]
+                # nan limits (none stated) compare False and leave 1.
+                ratio = np.where(
+                    span.high < low,
+                    low / max(span.high, 1e-9),
+                    np.where(span.low > high, span.low / np.maximum(high, 1e-9), 1.0),
+                )
+                worst = np.maximum(worst, ratio)
+        w = self.weights
+        share = np.minimum(np.log(worst) / math.log(w.batch_full_ratio), 1.0)
+        return (1.0 - w.batch_mismatch * share).astype(np.float32)
 
     def _outcome_factors(self, outcomes: KindOutcomes | None) -> FloatArray | None:
         """Per row, the factor of the outcomes of its supplier (1 without any); None when no
@@ -1746,6 +1783,8 @@ class MatchIndex:
                     f"the demand leans to a {wanted} ({', '.join(cues.lean_cues)}); "
                     f"this is a {doc.kind}"
                 )
+            elif name == "batch":
+                reason = self._batch_reason(doc, cues.quantities, factor)
             elif name == "disclaimer":
                 if factor < 1:  # listed only for a supplier ruling out some of the demand
                     out.append(
@@ -1774,6 +1813,17 @@ class MatchIndex:
                 )
             out.append({"name": name, "factor": round(factor, 6), "reason": reason})
         return out
+
+    @staticmethod
+    def _batch_reason(doc: SupplierDoc, quantities: Batch, factor: float) -> str:
+        limits = supplier_batch(doc.description)
+        asked = "、".join(s.text for s in (quantities.count, quantities.amount) if s)
+        if not limits:
+            return f"states no batch limits; the demand asks for {asked}"
+        stated = "；".join(s.text for s in (limits.count, limits.amount) if s)
+        if factor < 1:
+            return f"its batch limits ({stated}) miss the demand's quantity ({asked})"
+        return f"its batch limits ({stated}) meet or do not bear on the demand's {asked}"
 
     def _disclaimed(self, d: int, query: tuple[IntArray, FloatArray]) -> dict[str, Any]:
         """The reason of a disclaimer factor: the demand's terms the supplier disclaims (the
@@ -1955,6 +2005,8 @@ class MatchIndex:
         stage_gap = np.full((n, len(STAGES)), -1, dtype=np.int8)
         district = np.full(n, -1, dtype=np.int32)
         volume_only = np.zeros(n, dtype=bool)
+        batch = np.full((n, 4), np.nan, dtype=np.float32)
+        limits_of = functools.lru_cache(maxsize=None)(supplier_batch)
         # Catalogs repeat chains, tags, certificates, stages and districts: normalise each
         # distinct value once.
         chain_ids = functools.lru_cache(maxsize=None)(lambda labels: self._chain_ids(labels))
@@ -1993,6 +2045,10 @@ class MatchIndex:
             volume_only[i] = any(volume for volume, _ in cues) and not any(
                 small for _, small in cues
             )
+            limits = limits_of(doc.description)
+            for k, span in enumerate((limits.count, limits.amount)):
+                if span is not None:
+                    batch[i, 2 * k : 2 * k + 2] = (span.low, span.high)
         # Best relatedness of each document to each chain: max over its chains.
         profile_matrix = (
             np.max(membership[:, None, :] * self._relatedness[None, :, :], axis=2)
@@ -2014,6 +2070,7 @@ class MatchIndex:
             "stage_gap": stage_gap,
             "district": district,
             "volume_only": volume_only,
+            "batch": batch,
         }
 
     @staticmethod
@@ -2208,6 +2265,7 @@ class _DemandCues(NamedTuple):
     lean: float
     lean_cues: list[str]
     pilot_scale: bool
+    quantities: Batch  # how much the demand asks for
 
 
 class _Scored(NamedTuple):

@@ -929,3 +929,75 @@ def test_similar_reads_only_what_a_supplier_affirms(taxonomy: Taxonomy) -> None:
         for t in m.explanation["text"]["matched_terms"]
     }
     assert "mosfet" in terms and not any("碳化" in t for t in terms)
+
+
+# ------------------------------------------------------------------ batch sizes
+
+CELL_DEMAND = DemandQuery(
+    title="软包电芯小批量试产",
+    description="需要试制软包电芯约200只，评估循环寿命。",
+    industry_chains=("新能源",),
+    stage="小批量试产",
+)
+VOLUME_CELLS = replace(
+    CELL_FACTORY,
+    id="m-cells-volume",
+    description=CELL_FACTORY.description + "单款起订量5万只。",
+)
+RANGE_CELLS = replace(
+    CELL_FACTORY,
+    id="m-cells-range",
+    description=CELL_FACTORY.description + "单批100至2000只。",
+)
+
+
+def test_a_supplier_whose_smallest_batch_is_far_above_the_demand_falls(
+    taxonomy: Taxonomy,
+) -> None:
+    index = MatchIndex.build([*CATALOG, VOLUME_CELLS, RANGE_CELLS], taxonomy)
+    results = index.rank(CELL_DEMAND, limit=10)
+    order = ids(results)
+    assert order.index("m-cells") < order.index("m-cells-volume")
+    assert order.index("m-cells-range") < order.index("m-cells-volume")
+    volume = constraint(by_id(results, "m-cells-volume"), "batch")
+    # 50,000 against 200: 250 times, beyond batch_full_ratio, so the whole cut.
+    assert volume["factor"] == pytest.approx(1.0 - RankingWeights().batch_mismatch, abs=1e-6)
+    assert "单款起订量5万只" in volume["reason"] and "200只" in volume["reason"]
+    assert volume["effect"] < 0
+    in_range = constraint(by_id(results, "m-cells-range"), "batch")
+    assert in_range["factor"] == 1.0 and "单批100至2000只" in in_range["reason"]
+    silent = constraint(by_id(results, "m-cells"), "batch")
+    assert silent["factor"] == 1.0 and "no batch limits" in silent["reason"]
+
+
+def test_the_batch_factor_follows_its_documented_weight_and_log_scale(
+    taxonomy: Taxonomy,
+) -> None:
+    """Missing by a factor r < batch_full_ratio cuts batch_mismatch * ln r / ln full."""
+    weights = RankingWeights(batch_mismatch=0.4, batch_full_ratio=100.0)
+    index = MatchIndex.build([*CATALOG, VOLUME_CELLS], taxonomy, weights)
+    demand = replace(CELL_DEMAND, description="需要试制软包电芯约5000只。")  # 10x below 5万
+    factor = constraint(by_id(index.rank(demand, limit=10), "m-cells-volume"), "batch")["factor"]
+    assert factor == pytest.approx(1.0 - 0.4 * math.log(10) / math.log(100), abs=1e-6)
+
+
+def test_no_batch_constraint_when_the_demand_states_no_quantity(taxonomy: Taxonomy) -> None:
+    index = MatchIndex.build([*CATALOG, VOLUME_CELLS], taxonomy)
+    for match in index.rank(SOLID_STATE, limit=10):
+        assert "batch" not in {c["name"] for c in match.explanation["constraints"]}
+
+
+def test_batch_limits_added_by_changes_rank_like_a_full_build(taxonomy: Taxonomy) -> None:
+    fitted = MatchIndex.build([*CATALOG, VOLUME_CELLS, RANGE_CELLS], taxonomy)
+    changed = MatchIndex.build([*CATALOG, RANGE_CELLS], taxonomy).with_changes([VOLUME_CELLS], [])
+    again = changed.with_changes([MEDICAL], [])  # the delta row is carried over
+    want = fitted.rank(CELL_DEMAND, limit=10)
+    for current in (changed, again):
+        got = current.rank(CELL_DEMAND, limit=10)
+        assert [i for i in ids(got) if i != MEDICAL.id] == ids(want)
+        for supplier_id in ("m-cells-volume", "m-cells-range"):
+            # The effect differs a little (changes keep the fitted idf); factor and reason not.
+            expected = constraint(by_id(want, supplier_id), "batch")
+            limit = constraint(by_id(got, supplier_id), "batch")
+            assert (limit["factor"], limit["reason"]) == (expected["factor"], expected["reason"])
+        assert constraint(by_id(got, "m-cells-volume"), "batch")["factor"] < 1.0
