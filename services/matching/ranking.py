@@ -2046,9 +2046,9 @@ class MatchIndex:
                 small for _, small in cues
             )
             limits = limits_of(doc.description)
-            for k, span in enumerate((limits.count, limits.amount)):
+            for slot, span in enumerate((limits.count, limits.amount)):
                 if span is not None:
-                    batch[i, 2 * k : 2 * k + 2] = (span.low, span.high)
+                    batch[i, 2 * slot : 2 * slot + 2] = (span.low, span.high)
         # Best relatedness of each document to each chain: max over its chains.
         profile_matrix = (
             np.max(membership[:, None, :] * self._relatedness[None, :, :], axis=2)
