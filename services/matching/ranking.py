@@ -1339,7 +1339,8 @@ class MatchIndex:
     def _values_at(self, rows: Sequence[int], cols: IntArray) -> FloatArray:
         """rows x ``cols``: the index's weights of those terms in those rows (0 where
         absent), read from the inverted index: each term's postings are sorted by row, so a
-        binary search per term finds all the rows at once."""
+        binary search per term finds all the rows at once; the reads and comparisons that
+        follow are done once for every term together."""
         out = np.zeros((len(rows), len(cols)), dtype=np.float32)
         wanted = np.asarray(rows, dtype=np.int64)
         for segment, offset in ((self._main, 0), (self._delta, self._n_main)):
@@ -1347,24 +1348,24 @@ class MatchIndex:
             if not len(mine):
                 continue
             Xc = segment.Xc
-            mine = mine[np.argsort(wanted[mine], kind="stable")]  # ascending rows
             local = (wanted[mine] - offset).astype(Xc.indices.dtype)
-            indices, weights = Xc.indices, Xc.data
             inside = np.flatnonzero(cols < Xc.shape[1])
-            starts = Xc.indptr[cols[inside]].tolist()
-            ends = Xc.indptr[cols[inside] + 1].tolist()
-            last = len(local) - 1
-            for k, a, b in zip(inside.tolist(), starts, ends, strict=True):
-                if a == b:
-                    continue
-                column = indices[a:b]
-                at = np.searchsorted(column, local)
-                # ``local`` is ascending: only its tail can fall past the column's end.
-                if at[last] == b - a:
-                    np.minimum(at, b - a - 1, out=at)
-                found = column[at] == local
-                if found.any():
-                    out[mine[found], k] = weights[a:b][at[found]]
+            starts = Xc.indptr[cols[inside]]
+            ends = Xc.indptr[cols[inside] + 1]
+            indices = Xc.indices
+            if not len(indices):
+                continue
+            # Per term, where each row would sit in its postings (absolute positions).
+            at = np.empty((len(inside), len(local)), dtype=np.int64)
+            for t, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+                at[t] = np.searchsorted(indices[a:b], local)
+            at += starts[:, None]
+            # A row past a term's last posting (or a term with none) would read the next
+            # term's postings: clamp inside the term, then the row comparison rejects it.
+            np.minimum(at, np.maximum(ends - 1, starts)[:, None], out=at)
+            found = (ends > starts)[:, None] & (indices[np.minimum(at, len(indices) - 1)] == local)
+            term_at, row_at = np.nonzero(found)
+            out[mine[row_at], inside[term_at]] = Xc.data[at[term_at, row_at]]
         return out
 
     def _term_label(self, j: int) -> str:
