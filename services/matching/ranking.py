@@ -858,6 +858,11 @@ class MatchIndex:
             for (d, j), matched in zip(best, terms, strict=True)
         ]
 
+    def clear_text_cache(self) -> None:
+        """Forget the analysed clauses of suppliers and demands (``Analyzer.clear_cache``):
+        what a benchmark calls to time queries whose text the index has not seen."""
+        self._analyzer.clear_cache()
+
     def demand_chains(self, demand: DemandQuery) -> tuple[list[str], str]:
         """The demand's chains as ranking reads them (named, or inferred from its text) and
         where they came from: "given", "inferred" or "none"."""

@@ -706,6 +706,11 @@ class Analyzer:
             out.extend(self._clause(clause))
         return out
 
+    def clear_cache(self) -> None:
+        """Forget every analysed clause: the next texts pay for their analysis again (a
+        benchmark's cold start)."""
+        self._clause.cache_clear()
+
     def analyze_clause(self, clause: str) -> tuple[str, ...]:
         """The terms of one clause (no punctuation inside), cached."""
         return self._clause(clause)

@@ -85,6 +85,15 @@ def test_analysis_is_deterministic_across_instances() -> None:
     assert Analyzer(["MEMS"]).analyze(text) == Analyzer(["MEMS"]).analyze(text)
 
 
+def test_a_cleared_cache_analyses_again_with_the_same_result(analyzer: Analyzer) -> None:
+    first = analyzer.analyze_clause("固态电池中试线")
+    assert analyzer.analyze_clause("固态电池中试线") is first  # served from the cache
+    analyzer.clear_cache()
+    again = analyzer.analyze_clause("固态电池中试线")
+    assert again == first
+    assert again is not first  # analysed anew
+
+
 def test_global_jieba_dictionary_is_left_alone() -> None:
     jieba.dt.initialize()
     Analyzer(["一个从未有过的领域词"])
