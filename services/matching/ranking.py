@@ -91,7 +91,12 @@ except ImportError:  # pragma: no cover - a scipy that moved them: the public pa
 
 from services.matching.disclaimers import split_disclaimers
 from services.matching.outcomes import KindOutcomes, OutcomeCounts, outcome_factor
-from services.matching.quantities import Batch, demand_quantities, supplier_batch
+from services.matching.quantities import (
+    Batch,
+    batch_mismatch,
+    demand_quantities,
+    supplier_batch,
+)
 from services.matching.text import BIGRAM_PREFIX, Analyzer, WorkerPool, is_bigram
 from services.matching.vocabulary import text_synonyms
 from services.shared.taxonomy import Taxonomy
@@ -1828,7 +1833,13 @@ class MatchIndex:
             return f"states no batch limits; the demand asks for {asked}"
         stated = "；".join(s.text for s in (limits.count, limits.amount) if s)
         if factor < 1:
-            return f"its batch limits ({stated}) miss the demand's quantity ({asked})"
+            gap, _ = batch_mismatch(limits, quantities)
+            rounded = float(f"{gap:.2g}")  # two significant digits, as a plain number
+            times = f"{rounded:,.0f}" if rounded >= 10 else f"{rounded:g}"
+            return (
+                f"its batch limits ({stated}) miss the demand's quantity ({asked}) "
+                f"by a factor of {times}"
+            )
         return f"its batch limits ({stated}) meet or do not bear on the demand's {asked}"
 
     def _disclaimed(self, d: int, query: tuple[IntArray, FloatArray]) -> dict[str, Any]:

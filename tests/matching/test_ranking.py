@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from services.matching.quantities import batch_mismatch, demand_quantities, supplier_batch
 from services.matching.ranking import (
     DemandQuery,
     MatchIndex,
@@ -963,6 +964,7 @@ def test_a_supplier_whose_smallest_batch_is_far_above_the_demand_falls(
     # 50,000 against 200: 250 times, beyond batch_full_ratio, so the whole cut.
     assert volume["factor"] == pytest.approx(1.0 - RankingWeights().batch_mismatch, abs=1e-6)
     assert "单款起订量5万只" in volume["reason"] and "200只" in volume["reason"]
+    assert volume["reason"].endswith("by a factor of 250")
     assert volume["effect"] < 0
     in_range = constraint(by_id(results, "m-cells-range"), "batch")
     assert in_range["factor"] == 1.0 and "单批100至2000只" in in_range["reason"]
@@ -979,6 +981,36 @@ def test_the_batch_factor_follows_its_documented_weight_and_log_scale(
     demand = replace(CELL_DEMAND, description="需要试制软包电芯约5000只。")  # 10x below 5万
     factor = constraint(by_id(index.rank(demand, limit=10), "m-cells-volume"), "batch")["factor"]
     assert factor == pytest.approx(1.0 - 0.4 * math.log(10) / math.log(100), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "demand_text",
+    ["需要试制软包电芯约200只。", "需要3只样品。", "首批5万只。", "打样30只，随后小批量800只。"],
+)
+def test_the_batch_factor_of_every_supplier_is_the_mismatch_the_parser_reads(
+    taxonomy: Taxonomy, demand_text: str
+) -> None:
+    """The index's vectorised factors agree with ``batch_mismatch`` on the parsed limits."""
+    limits = [
+        "单款起订量5万只。",
+        "单批100至2000只。",
+        "50只起做。",
+        "无法提供千只以上的批量供货。",
+    ]
+    cells = [
+        replace(CELL_FACTORY, id=f"m-cells-{i}", description=CELL_FACTORY.description + text)
+        for i, text in enumerate(limits)
+    ]
+    weights = RankingWeights()
+    index = MatchIndex.build([*CATALOG, *cells], taxonomy, weights)
+    demand = replace(CELL_DEMAND, description=demand_text)
+    asked = demand_quantities(demand.title, *demand.tags, demand.description)
+    results = index.rank(demand, limit=len(CATALOG) + len(cells))
+    for cell in cells:
+        gap, _ = batch_mismatch(supplier_batch(cell.description), asked)
+        share = min(1.0, math.log(gap) / math.log(weights.batch_full_ratio))
+        factor = constraint(by_id(results, cell.id), "batch")["factor"]
+        assert factor == pytest.approx(1.0 - weights.batch_mismatch * share, abs=1e-6)
 
 
 def test_no_batch_constraint_when_the_demand_states_no_quantity(taxonomy: Taxonomy) -> None:
