@@ -129,8 +129,12 @@ class MatchResult(BaseModel):
     explanation: dict[str, Any] = Field(
         description="Why, in data: text and industry-chain parts, matched terms, chains and "
         "tags, and every constraint that raised, lowered or excluded, each with its `factor` "
-        "and `effect` (`score = base + sum(effects)`). The `outcomes` constraint, present "
-        "when suppliers have outcomes of the demand's kind (its first industry chain), adds "
+        "and `effect` (`score = base + sum(effects)`). The chain part's `source` says where "
+        "the demand's chains came from: `given` (named), `inferred` (chain words in its "
+        "text), `neighbours` (voted by the suppliers whose text is most like the demand's, "
+        "when it names no chain and its text holds no chain word) or `none`. The `outcomes` "
+        "constraint, present when suppliers have outcomes of the demand's kind (its first "
+        "industry chain), adds "
         "`kind`, `positive` and `declined`: the counts behind its factor. The `disclaimer` "
         "constraint, present when a supplier's description rules out some of what the demand "
         "asks (不能…, 没有…, 尚未…), adds `terms` (the demand's terms it rules out) and "
@@ -152,8 +156,8 @@ class BrokerSuggestion(BaseModel):
     work_phone: str | None
     assigned: bool = Field(description="The broker assigned to the demand (listed first).")
     matched_chains: list[str] = Field(
-        description="The demand's industry chains (named, or inferred from its text) this "
-        "broker covers: why it is suggested."
+        description="The demand's industry chains (named, or inferred from its text or its "
+        "nearest suppliers) this broker covers: why it is suggested."
     )
     same_district: bool = Field(description="The broker serves the demand's district.")
 

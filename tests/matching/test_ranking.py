@@ -303,6 +303,51 @@ def test_demand_without_chains_gets_chains_inferred_from_its_text(index: MatchIn
     assert chain["matched_chains"][0]["demand_chain"] == "食品饮料"
 
 
+# No chain named, and no chain's name, alias or sub-field in its text (电芯 is none of them).
+NO_CHAIN_TERMS = DemandQuery(title="软包电芯代工", description="软包电芯试产")
+
+
+def test_demand_without_chain_words_gets_the_chains_its_nearest_suppliers_hold(
+    index: MatchIndex,
+) -> None:
+    assert index.demand_chains(NO_CHAIN_TERMS) == (["新能源"], "neighbours")
+    weights = RankingWeights()
+    for match in index.rank(NO_CHAIN_TERMS, limit=10):
+        chain = match.explanation["chain"]
+        assert chain["source"] == "neighbours"
+        # Counted like any inferred chain.
+        assert chain["weight"] == pytest.approx(weights.chain * weights.inferred_chain_confidence)
+        if match.supplier_id in {"m-cells", "p-battery"}:
+            assert chain["matched_chains"] == [
+                {
+                    "demand_chain": "新能源",
+                    "supplier_chain": "新能源",
+                    "credit": 1.0,
+                    "weight": 1.0,
+                    "from": "neighbours",
+                }
+            ]
+    # The chain part lifts the neighbours' chain over a supplier of another chain.
+    scores = {m.supplier_id: m.explanation["chain"]["score"] for m in index.rank(NO_CHAIN_TERMS)}
+    assert scores["m-cells"] == 1.0 and scores.get("m-smt", 0.0) == 0.0
+
+
+def test_the_neighbour_vote_can_be_turned_off(taxonomy: Taxonomy) -> None:
+    index = MatchIndex.build(CATALOG, taxonomy, RankingWeights(neighbour_chains=0))
+    assert index.demand_chains(NO_CHAIN_TERMS) == ([], "none")
+    assert index.rank(NO_CHAIN_TERMS)[0].explanation["chain"]["source"] == "none"
+
+
+def test_removed_suppliers_do_not_vote(index: MatchIndex) -> None:
+    batteries = ["m-cells", "p-battery", "p-battery-lab"]
+    without = index.with_changes([], batteries)
+    # Nobody left shares a word with the demand: no vote, no chains.
+    assert without.demand_chains(NO_CHAIN_TERMS) == ([], "none")
+    # Back as new rows (the delta segment), they vote again.
+    again = without.with_changes([CELL_FACTORY], [])
+    assert again.demand_chains(NO_CHAIN_TERMS) == (["新能源"], "neighbours")
+
+
 def test_subfield_named_as_a_chain_counts_as_its_chain(index: MatchIndex) -> None:
     demand = DemandQuery(title="电芯试制", industry_chains=("固态电池",))
     chain = index.rank(demand)[0].explanation["chain"]
