@@ -25,6 +25,7 @@ Run from the repository root::
 
     python bench/relevance.py
     python bench/relevance.py --data ../shared/data/dev-relevance.json
+    python bench/relevance.py --set batch_mismatch=0.15 --set kind_lean=0.1   # other weights
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -229,10 +230,46 @@ def chains_of(d: dict[str, Any], taxonomy: Taxonomy) -> list[str]:
     return names or ["(none named)"]
 
 
+def weights_from(overrides: Sequence[str]) -> RankingWeights:
+    """``RankingWeights`` with ``name=value`` overrides, each value read as its field's type;
+    ValueError names a field that does not exist or a value that does not parse."""
+    defaults = RankingWeights()
+    changes: dict[str, Any] = {}
+    for item in overrides:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not any(f.name == name for f in fields(RankingWeights)):
+            known = ", ".join(f.name for f in fields(RankingWeights))
+            raise ValueError(f"{item!r}: expected NAME=VALUE with NAME one of {known}")
+        current = getattr(defaults, name)
+        if isinstance(current, bool):
+            if text.strip().lower() not in ("true", "false"):
+                raise ValueError(f"{item!r}: {name} takes true or false")
+            changes[name] = text.strip().lower() == "true"
+        else:
+            try:
+                changes[name] = type(current)(text)
+            except ValueError:
+                kind = "whole number" if isinstance(current, int) else "number"
+                raise ValueError(f"{item!r}: {name} takes a {kind}") from None
+    return replace(defaults, **changes)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="rank with this RankingWeights field changed (repeatable)",
+    )
     args = parser.parse_args(argv)
+    try:
+        weights = weights_from(args.set)
+    except ValueError as exc:
+        parser.error(str(exc))
 
     suppliers, demands = load(args.data.resolve())
     taxonomy = load_taxonomy()
@@ -240,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     halves = {"odd": refs[0::2], "even": refs[1::2]}
 
     started = time.perf_counter()
-    our_rank, our_top = ours(suppliers, taxonomy, RankingWeights())
+    our_rank, our_top = ours(suppliers, taxonomy, weights)
     our_build = time.perf_counter() - started
     started = time.perf_counter()
     bm25_rank, bm25_top = bm25(suppliers)
@@ -248,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(f"data: {args.data.resolve()}  suppliers={len(suppliers)} demands={len(demands)}")
     print(f"index build: ours {our_build:.2f}s, bm25 {bm25_build:.2f}s (jieba load included)")
+    if args.set:
+        print("weights changed:", ", ".join(args.set))
     results: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     for form in ("full", "short"):
         print(f"\n== form: {form} ==")
