@@ -581,6 +581,9 @@ class MatchIndex:
         self._term_labels: dict[int, str] = {}  # term id -> its label in explanations (a cache)
         self._kind_masks: dict[str, npt.NDArray[np.bool_] | None] = {}  # per snapshot (a cache)
         self._chain_ids_of: dict[tuple[str, ...], list[int]] = {}  # chain labels -> ids (a cache)
+        # Per snapshot (a cache): the neighbour vote of the demands ranked last, so that
+        # ``demand_chains`` after ``rank`` (broker suggestions) does not search again.
+        self._voted_chains: dict[tuple[Any, ...], list[Slot]] = {}
         self._tag_synonyms: dict[str, str]  # alias's plain key -> canonical term's plain key
         self._chain_names: list[str]
         self._relatedness: FloatArray
@@ -882,10 +885,14 @@ class MatchIndex:
             " ".join((demand.title, " ".join(demand.tags), demand.description))
         )
         slots, source = self._demand_chains(demand, text_norm)
-        if source == "none":
-            slots, source, _ = self._chains_and_similarity(
-                demand, text_norm, self._query_vector(self._query_fields(demand))
-            )
+        if source == "none" and self.weights.neighbour_chains > 0:
+            voted = self._voted_chains.get(self._vote_key(demand))
+            if voted is None:
+                slots, source, _ = self._chains_and_similarity(
+                    demand, text_norm, self._query_vector(self._query_fields(demand))
+                )
+            else:
+                slots, source = voted, ("neighbours" if voted else "none")
         names = [self._chain_names[i] for options, _, _ in slots for i, _ in options]
         return list(dict.fromkeys(names)), source
 
@@ -901,7 +908,15 @@ class MatchIndex:
             return slots, source, None
         similarity = self._similarity(*query)
         slots = self._neighbour_slots(similarity)
+        if len(self._voted_chains) >= 1024:
+            self._voted_chains.clear()
+        self._voted_chains[self._vote_key(demand)] = slots
         return slots, ("neighbours" if slots else "none"), similarity
+
+    @staticmethod
+    def _vote_key(demand: DemandQuery) -> tuple[Any, ...]:
+        """What the neighbour vote depends on: the texts of the query."""
+        return (demand.title, tuple(demand.tags), demand.description, tuple(demand.industry_chains))
 
     def _neighbour_slots(self, similarity: FloatArray) -> list[Slot]:
         """Chains voted by the suppliers still in the catalog whose text is most like the

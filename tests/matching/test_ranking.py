@@ -332,6 +332,22 @@ def test_demand_without_chain_words_gets_the_chains_its_nearest_suppliers_hold(
     assert scores["m-cells"] == 1.0 and scores.get("m-smt", 0.0) == 0.0
 
 
+def test_the_chains_of_a_demand_just_ranked_are_not_voted_again(
+    taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = MatchIndex.build(CATALOG, taxonomy)
+    index.rank(NO_CHAIN_TERMS)
+
+    def no_second_search(*args: object) -> None:
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr(index, "_similarity", no_second_search)
+    assert index.demand_chains(NO_CHAIN_TERMS) == (["新能源"], "neighbours")
+    # A snapshot with changes votes afresh: its catalog differs.
+    changed = index.with_changes([], ["m-cells", "p-battery", "p-battery-lab"])
+    assert changed.demand_chains(NO_CHAIN_TERMS) == ([], "none")
+
+
 def test_the_neighbour_vote_can_be_turned_off(taxonomy: Taxonomy) -> None:
     index = MatchIndex.build(CATALOG, taxonomy, RankingWeights(neighbour_chains=0))
     assert index.demand_chains(NO_CHAIN_TERMS) == ([], "none")
