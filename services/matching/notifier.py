@@ -50,13 +50,12 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from services.matching.catalog_client import (
-    CatalogChange,
     CatalogClient,
     CatalogUnavailable,
     CursorMove,
     EventsAnswer,
 )
-from services.matching.index import IndexSnapshot
+from services.matching.index import IndexSnapshot, LoggedChange
 from services.matching.ranking import DemandQuery, Match
 
 logger = logging.getLogger(__name__)
@@ -88,16 +87,6 @@ class DemandInfo:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_STATUSES
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change-log entry, as much as the notifier needs."""
-
-    version: int
-    resource: str
-    id: str
-    data: Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -153,7 +142,7 @@ class Notifier:
     changed_suppliers: dict[str, int] = field(default_factory=dict)
     seen_version: int = 0
 
-    def observe(self, changes: Iterable[Change], version: int) -> None:
+    def observe(self, changes: Iterable[LoggedChange], version: int) -> None:
         """Take in changes the syncer read (every change, from version 1 on at start)."""
         for change in changes:
             if change.resource == "demand":
@@ -301,14 +290,12 @@ class NotificationLoop:
         self.clock = clock
         self.rounds = 0
         self.last_compute_seconds = 0.0
-        self._inbox: list[tuple[list[Change], int]] = []
+        self._inbox: list[tuple[list[LoggedChange], int]] = []
         self._stop = asyncio.Event()
 
-    def on_changes(self, changes: Sequence[CatalogChange], version: int) -> None:
+    def on_changes(self, changes: Sequence[LoggedChange], version: int) -> None:
         """The syncer's hook, called right after it published a snapshot with ``changes``."""
-        self._inbox.append(
-            ([Change(c.version, c.resource, c.id, c.data) for c in changes], version)
-        )
+        self._inbox.append((list(changes), version))
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from services.catalog.app import create_app as create_catalog
 from services.catalog.settings import CatalogSettings
 from services.matching.catalog_client import CatalogClient, CatalogUnavailable
-from services.matching.index import IndexSyncer, demand_query
+from services.matching.index import IndexSyncer, LoggedChange, demand_query
 from services.matching.outcomes import KindOutcomes, OutcomeCounts
 from services.matching.ranking import DemandQuery, Match, SupplierDoc
 from tests.catalog.conftest import demand_body, platform_body
@@ -119,6 +119,32 @@ async def test_first_sync_reads_the_whole_log_and_builds_once(
     assert list(snapshot.demands) == [demand["id"]]
     assert builder.calls == 1
     assert syncer.status.catalog_version == 6
+
+
+async def test_the_hook_gets_every_change_read_with_record_data_but_not_supplier_data(
+    catalog: TestClient, switch: Switch
+) -> None:
+    """The notifier needs a demand's data, and only a supplier's id: the syncer holds the
+    supplier as its SupplierDoc, so the hook is not handed the raw record too."""
+    platform = catalog.post("/v1/platforms", json=platform_body()).json()
+    demand = catalog.post("/v1/demands", json=demand_body()).json()
+    told: list[tuple[list[LoggedChange], int]] = []
+    syncer = make_syncer(switch, Builder())
+    syncer.on_changes = lambda changes, version: told.append((list(changes), version))
+    await syncer.sync_once()
+    catalog.delete(f"/v1/demands/{demand['id']}")
+    await syncer.sync_once()
+    first, second = told
+    assert [(c.version, c.resource, c.id) for c in first[0]] == [
+        (1, "platform", platform["id"]),
+        (2, "demand", demand["id"]),
+    ]
+    assert first[1] == 2
+    assert first[0][0].data is None, "a supplier's data stays in its SupplierDoc"
+    assert first[0][1].data is not None and first[0][1].data["title"] == demand["title"]
+    assert [(c.resource, c.id, c.data) for c in second[0]] == [("demand", demand["id"], None)]
+    assert syncer.snapshot is not None
+    assert syncer.snapshot.suppliers[platform["id"]].name == platform["name"]
 
 
 async def test_later_writes_are_applied_incrementally(catalog: TestClient, switch: Switch) -> None:

@@ -17,13 +17,12 @@ from sqlalchemy import func, select
 from services.catalog.app import create_app as create_catalog
 from services.catalog.models import WebhookEvent
 from services.catalog.settings import CatalogSettings
-from services.matching.catalog_client import CatalogChange, CatalogClient
-from services.matching.index import IndexSnapshot, demand_query
+from services.matching.catalog_client import CatalogClient
+from services.matching.index import IndexSnapshot, LoggedChange, demand_query
 from services.matching.notifier import (
     DEMAND_MATCHED,
     EVENTS_PER_REQUEST,
     SUPPLIER_MATCHES,
-    Change,
     Event,
     NotificationLoop,
     Notifier,
@@ -60,12 +59,12 @@ class Ranking:
         ]
 
 
-def _demand(demand_id: str, version: int, **data: Any) -> Change:
-    return Change(version, "demand", demand_id, {"id": demand_id, "title": demand_id, **data})
+def _demand(demand_id: str, version: int, **data: Any) -> LoggedChange:
+    return LoggedChange(version, "demand", demand_id, {"id": demand_id, "title": demand_id, **data})
 
 
-def _supplier(supplier_id: str, version: int) -> Change:
-    return Change(version, "platform", supplier_id, {"id": supplier_id, "name": supplier_id})
+def _supplier(supplier_id: str, version: int) -> LoggedChange:
+    return LoggedChange(version, "platform", supplier_id, {"id": supplier_id, "name": supplier_id})
 
 
 def _round(notifier: Notifier, ranking: Ranking, version: int) -> list[Event]:
@@ -91,7 +90,7 @@ def test_a_new_demand_is_told_its_first_results_once() -> None:
     assert [r["supplier_id"] for r in event.data["results"]] == ["p1", "p2"]
     assert [r["rank"] for r in event.data["results"]] == [1, 2]
     # An unrelated change: the demand is not even re-ranked, and nothing is told.
-    notifier.observe([Change(2, "equipment", "e1", {})], 2)
+    notifier.observe([LoggedChange(2, "equipment", "e1", {})], 2)
     assert _round(notifier, ranking, 2) == [] and ranking.calls == ["d1"]
 
 
@@ -238,7 +237,6 @@ def _subscribed_demand(catalog: TestClient) -> tuple[dict[str, Any], IndexSnapsh
 
 def test_the_loop_retries_until_the_catalog_takes_the_events(catalog: TestClient) -> None:
     demand, snapshot = _subscribed_demand(catalog)
-    now = snapshot.built_at
     switch = Switch(httpx.ASGITransport(app=catalog.app))
 
     async def scenario() -> tuple[int, int]:
@@ -249,8 +247,7 @@ def test_the_loop_retries_until_the_catalog_takes_the_events(catalog: TestClient
             )  # fmt: skip
             await loop.run_once()  # reads the cursor: 0
             loop.on_changes(
-                [CatalogChange(version=1, resource="demand", id=demand["id"], op="upsert",
-                               changed_at=now, data=demand)],
+                [LoggedChange(1, "demand", demand["id"], demand)],
                 1,
             )  # fmt: skip
             state_before = loop.notifier.cursor
@@ -367,7 +364,7 @@ def test_a_deleted_supplier_lets_a_newcomer_in() -> None:
     notifier.observe([_demand("d1", 1)], 1)
     _round(notifier, ranking, 1)
     ranking.table = {"d1": ["p2", "p3"]}
-    notifier.observe([Change(2, "platform", "p1", None)], 2)
+    notifier.observe([LoggedChange(2, "platform", "p1", None)], 2)
     events = _round(notifier, ranking, 2)
     assert _kinds(events) == [(DEMAND_MATCHED, "d1", None)]
     assert (events[0].data["entered"], events[0].data["left"]) == (["p3"], ["p1"])
@@ -377,7 +374,6 @@ def test_a_long_round_is_followed_by_a_pause_that_bounds_the_notifiers_share(
     catalog: TestClient,
 ) -> None:
     demand, snapshot = _subscribed_demand(catalog)
-    now = snapshot.built_at
     ticks = iter([10.0, 12.0])  # the ranking of the round takes 2 s by this clock
 
     async def scenario() -> tuple[float, float, float, float]:
@@ -389,8 +385,7 @@ def test_a_long_round_is_followed_by_a_pause_that_bounds_the_notifiers_share(
             await loop.run_once()  # reads the cursor; nothing pending, nothing ranked
             idle = loop.pause_after(loop.last_compute_seconds)
             loop.on_changes(
-                [CatalogChange(version=1, resource="demand", id=demand["id"], op="upsert",
-                               changed_at=now, data=demand)],
+                [LoggedChange(1, "demand", demand["id"], demand)],
                 1,
             )  # fmt: skip
             assert await loop.run_once() is True
