@@ -454,6 +454,10 @@ def test_synonyms_map_each_alias_to_its_subfield(tax: Taxonomy) -> None:
     assert synonyms["线路板"] == "印制电路板"
     assert synonyms["锂电池"] == "锂离子电池"
     assert synonyms["无纺布"] == "非织造布"
+    # English names of sub-fields an English demand may use for a Chinese catalog's words.
+    assert synonyms["recycled fiber"] == "再生纤维"
+    assert synonyms["semi-solid-state battery"] == "半固态电池"
+    assert synonyms["5G-Advanced"] == "5G-A"
     assert len(synonyms) == sum(len(a) for c in tax.chains for a in c.subfield_aliases.values())
 
 
