@@ -63,6 +63,14 @@ def test_english_glossary_bridges_to_chinese(analyzer: Analyzer) -> None:
     )
 
 
+def test_english_glossary_covers_common_test_material_and_food_words(analyzer: Analyzer) -> None:
+    """Everyday words of an English demand meet a Chinese catalog, matched on stems."""
+    words = analyzer.words("Vibration and humidity ageing tests of rubber seals")
+    assert {"振动", "湿度", "老化", "橡胶"} <= set(words)
+    assert "酸奶" in analyzer.words("low sugar yogurt flavours")
+    assert "风味" in analyzer.words("low sugar yogurt flavours")
+
+
 def test_standard_numbers_stay_and_quantities_go(analyzer: Analyzer) -> None:
     words = analyzer.words("ISO 9001, 500 pcs")
     assert "9001" in words
