@@ -37,7 +37,9 @@ A supplier's score is (every weight lives in ``RankingWeights``)::
   a demand states (200只, 500升) with the batch limits a supplier's description states
   (5片起做, 单批最低3吨; ``services.matching.quantities``). A supplier's description counts only what it
   affirms: what it says it does not do (不能加工碳化硅晶圆, ``services.matching.disclaimers``) is
-  kept apart, and a demand meeting it lowers the supplier (``RankingWeights.disclaimer``).
+  kept apart, and a demand meeting it lowers the supplier (``RankingWeights.disclaimer``);
+  one ruling out the demand substantively is a partial match at best, its score capped near
+  half the best score of the suppliers ruling out nothing (``RankingWeights.disclaimer_cap``).
   The explanation lists each factor and its effect in score units (applied in order, so the
   effects add up: ``score = base + sum(effects)``, to about 1e-6: the score shown is the
   float32 total the results were ordered by); the ``disclaimer`` constraint, listed only for a
@@ -274,6 +276,23 @@ class RankingWeights:
     out. Disclaimed text is also left out of the text part. On the development set, 0.5 to 1.0
     give the same nDCG@10 within 0.001; 2.0 and more overshoot (a supplier may rule out one
     step and still do the rest)."""
+    disclaimer_substantive: float = 0.05
+    """A supplier rules out what the demand asks *substantively* when that cosine is at least
+    this: several of the demand's weighty terms in its own "we do not" statements, not one
+    common word (a cosine near 0.02). Values from 0.02 to 0.07 rank the development set the
+    same within 0.001."""
+    disclaimer_cap: float = 0.5
+    """Such a supplier is a partial match at best, however well the rest of its text matches
+    (as for a demand's missing voucher, the user reads its "we do not" and moves on): its score
+    is capped near ``disclaimer_cap`` times the best score among the scored suppliers that rule
+    out nothing substantive, so that it falls below the good matches without falling below
+    the irrelevant ones, as the plain factor above would. On the development set nDCG@10 rose
+    from 0.9313 to 0.9394 (full form) and from 0.9185 to 0.9340 (short), in both held-out
+    halves; caps from 0.3 to 0.9 all gain at least 0.006 (full) and 0.013 (short)."""
+    disclaimer_cap_slope: float = 0.1
+    """Above the cap, this share of the excess still counts, so capped suppliers keep their
+    order among themselves (a hard cap would tie them and order them by id); never above the
+    best score it is capped against."""
 
     # -- outcomes of earlier matches (services/matching/outcomes.py) -----------------------
     outcome_beta: float = 0.4
@@ -834,7 +853,10 @@ class MatchIndex:
             relative, total = self._combine_parts(
                 similarity, best, chain_weight * chain_score, tag_score[candidates], factors
             )
-            return _Scored(candidates, similarity, relative, total, chain_score, factors)
+            partial = None
+            if disclaimed is not None:
+                total, partial = self._cap_disclaimed(total, disclaimed, factors)
+            return _Scored(candidates, similarity, relative, total, chain_score, factors, partial)
 
         max_factor = 1.0 + w.district_match if demand.district else 1.0
         if outcome_rows is not None:  # the bound must hold the largest boost
@@ -866,7 +888,13 @@ class MatchIndex:
                 chain=(chain_weight, float(scored.chain_score[j]), slots, chain_source),
                 tags=(float(tag_score[d]), hit_credits, tag_weights),
                 constraints=self._constraint_details(
-                    demand, (d, j), scored.factors, cues, outcomes, (cols, data)
+                    demand,
+                    (d, j),
+                    scored.factors,
+                    cues,
+                    outcomes,
+                    (cols, data),
+                    partial=scored.partial is not None and bool(scored.partial[j]),
                 ),
             )
             for (d, j), matched in zip(best, terms, strict=True)
@@ -949,6 +977,34 @@ class MatchIndex:
         for factor in factors.values():
             total = total * factor
         return relative.astype(np.float32), total.astype(np.float32)
+
+    def _cap_disclaimed(
+        self, total: FloatArray, disclaimed: FloatArray, factors: dict[str, FloatArray]
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_] | None]:
+        """(totals, which were capped): the suppliers ruling out the demand substantively
+        capped as partial matches (``RankingWeights.disclaimer_cap``), their ``disclaimer``
+        factor lowered to match (in place), so that the factors still multiply to the total.
+
+        Exact under ``_search``'s pruning: the reference is the best total among the scored
+        suppliers that rule out nothing, and no capped total exceeds it, so the floor of the
+        search stays at or below it and no unscored supplier could have been a better
+        reference. With no such supplier among the scored (every one of a shortlist of a
+        hundred or more ruling the demand out) nothing is capped."""
+        w = self.weights
+        ruling_out = disclaimed >= np.float32(w.disclaimer_substantive)
+        if not ruling_out.any() or ruling_out.all():
+            return total, None
+        best_clean = float(total[~ruling_out].max())
+        ceiling = w.disclaimer_cap * best_clean
+        over = ruling_out & (total > ceiling)
+        if best_clean <= 0 or not over.any():
+            return total, None
+        before = total[over].astype(np.float64)
+        after = np.minimum(ceiling + w.disclaimer_cap_slope * (before - ceiling), best_clean)
+        factors["disclaimer"][over] *= (after / before).astype(np.float32)
+        total = total.copy()
+        total[over] = after
+        return total, over
 
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
         """Suppliers like this one (any kind, never itself): the same text, chain and tag
@@ -1820,10 +1876,12 @@ class MatchIndex:
         cues: _DemandCues,
         outcomes: KindOutcomes | None,
         query: tuple[IntArray, FloatArray],
+        *,
+        partial: bool = False,
     ) -> list[dict[str, Any]]:
         """Each constraint's factor and reason for row ``d`` (``at``: the row and its
-        position ``j`` among the scored candidates); ``_match`` adds the effect in score
-        units."""
+        position ``j`` among the scored candidates; ``partial``: capped for what it rules
+        out); ``_match`` adds the effect in score units."""
         d, j = at
         doc = self._doc(d)
         out: list[dict[str, Any]] = []
@@ -1865,8 +1923,15 @@ class MatchIndex:
                 reason = self._batch_reason(doc, cues.quantities, factor)
             elif name == "disclaimer":
                 if factor < 1:  # listed only for a supplier ruling out some of the demand
+                    details = self._disclaimed(d, query)
+                    if partial:
+                        details["reason"] += (
+                            "; a partial match at best: its score is capped near "
+                            f"{self.weights.disclaimer_cap:g} times the best supplier's that "
+                            "rules out nothing"
+                        )
                     out.append(
-                        {"name": name, "factor": round(factor, 6), **self._disclaimed(d, query)}
+                        {"name": name, "factor": round(factor, 6), **details, "partial": partial}
                     )
                 continue
             elif name == "outcomes" and outcomes is not None:
@@ -2375,6 +2440,8 @@ class _Scored(NamedTuple):
     total: FloatArray
     chain_score: FloatArray
     factors: dict[str, FloatArray]
+    # Capped as partial matches (``MatchIndex._cap_disclaimed``); None: none was.
+    partial: npt.NDArray[np.bool_] | None = None
 
 
 _Score = Callable[[IntArray, FloatArray, float], _Scored]

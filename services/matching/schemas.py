@@ -137,8 +137,10 @@ class MatchResult(BaseModel):
         "industry chain), adds "
         "`kind`, `positive` and `declined`: the counts behind its factor. The `disclaimer` "
         "constraint, present when a supplier's description rules out some of what the demand "
-        "asks (不能…, 没有…, 尚未…), adds `terms` (the demand's terms it rules out) and "
-        "`statements` (its own words). The `batch` constraint, present when the demand states "
+        "asks (不能…, 没有…, 尚未…), adds `terms` (the demand's terms it rules out), "
+        "`statements` (its own words) and `partial`: true when it rules out enough of the "
+        "demand to count as a partial match at best, its score capped near half the best "
+        "score of the suppliers ruling out nothing. The `batch` constraint, present when the demand states "
         "a quantity (200只, 500升, 20 sets), compares it with the batch limits the supplier "
         "states (5片起做, 单批100至2000只, 单批最低3吨) and lowers a supplier they miss."
     )

@@ -537,26 +537,31 @@ def test_shortlist_bound_ranks_exactly_like_scoring_every_candidate(
     ]
     kinds = ("all", "platform", "manufacturer")
 
-    def ranked() -> list[list[tuple[str, float]]]:
+    def ranked(limit: int) -> list[list[tuple[str, float]]]:
         return [
-            [(m.supplier_id, m.score) for m in index.rank(d, kind, limit=10)]  # type: ignore[arg-type]
+            [(m.supplier_id, m.score) for m in index.rank(d, kind, limit=limit)]  # type: ignore[arg-type]
             for d in demands
             for kind in kinds
         ]
 
-    monkeypatch.setattr(ranking, "SHORTLIST", 10**9)  # every candidate scored in full
-    everything = ranked()
-    monkeypatch.setattr(ranking, "SHORTLIST", 0)  # bound all but the best 40
-    assert ranked() == everything
-    assert all(len(r) == 10 for r in everything)
+    for limit in (10, 40):
+        monkeypatch.setattr(ranking, "SHORTLIST", 10**9)  # every candidate scored in full
+        everything = ranked(limit)
+        monkeypatch.setattr(ranking, "SHORTLIST", 0)  # bound all but the best 4 * limit
+        assert ranked(limit) == everything
+        if limit == 10:  # (fewer than 40 suppliers share a term with some demands)
+            assert all(len(r) == 10 for r in everything)
     disclaimed = [
-        c["factor"]
+        c
         for d in demands
-        for m in index.rank(d, limit=10)
+        for m in index.rank(d, limit=40)
         for c in m.explanation["constraints"]
         if c["name"] == "disclaimer"
     ]
-    assert any(f < 1 for f in disclaimed)  # the disclaimers moved some of the top ten
+    # The disclaimers moved some suppliers, and capped some as partial matches (the cap's
+    # reference, the best supplier ruling out nothing, must be exact under the bound).
+    assert any(c["factor"] < 1 for c in disclaimed)
+    assert any(c["partial"] for c in disclaimed)
 
 
 @pytest.mark.parametrize("n", [50, 5_000, 100_000])
@@ -876,6 +881,82 @@ def test_the_disclaimer_factor_follows_its_documented_weight(taxonomy: Taxonomy)
     assert 0 < cosine <= 1
     assert 1.0 - factors[1.0] == pytest.approx(cosine, abs=2e-6)
     assert scores[0.5] == pytest.approx(scores[0.0] * factors[0.5], abs=2e-6)
+
+
+FREEZE_DRYING = SupplierDoc(
+    id="p-freeze",
+    kind="platform",
+    name="食品冻干工艺中试平台",
+    description="食品与菌粉的冻干工艺验证。",
+    industry_chains=("食品饮料",),
+    tags=("冻干",),
+    stages=("中试",),
+    accepts_vouchers=True,
+)
+PROBIOTICS_NO_DRYER = replace(
+    FREEZE_DRYING,
+    id="p-probiotics",
+    name="益生菌菌粉中试放大平台",
+    description="益生菌菌株发酵与菌粉中试放大。平台没有冻干设备，不做冻干。",
+    tags=("益生菌", "菌粉", "中试放大"),
+)
+PROBIOTIC_POWDER = DemandQuery(
+    title="益生菌冻干菌粉中试放大",
+    description="益生菌发酵后冻干成菌粉，需要做冻干菌粉中试放大",
+    industry_chains=("食品饮料",),
+    tags=("益生菌", "冻干"),
+)
+
+
+def test_a_supplier_ruling_out_what_the_demand_asks_is_a_partial_match_at_best(
+    taxonomy: Taxonomy,
+) -> None:
+    """Its text matches the demand better, but it says it does not do what the demand asks:
+    capped near half the best score of a supplier ruling out nothing, it ranks below that
+    supplier, and says why."""
+    others = [doc for doc in CATALOG if doc is not FOOD]  # no other probiotics supplier
+    catalog = [FREEZE_DRYING, PROBIOTICS_NO_DRYER, *others]
+    uncapped = MatchIndex.build(catalog, taxonomy, RankingWeights(disclaimer_substantive=2.0))
+    before = uncapped.rank(PROBIOTIC_POWDER, limit=10)
+    assert ids(before)[:2] == ["p-probiotics", "p-freeze"], "the plain factor alone keeps it first"
+    weights = RankingWeights()
+    results = MatchIndex.build(catalog, taxonomy, weights).rank(PROBIOTIC_POWDER, limit=10)
+    assert ids(results)[:2] == ["p-freeze", "p-probiotics"]
+    clean, capped = by_id(results, "p-freeze"), by_id(results, "p-probiotics")
+    assert clean.score == pytest.approx(by_id(before, "p-freeze").score, abs=1e-6)
+    ceiling = weights.disclaimer_cap * clean.score
+    expected = ceiling + weights.disclaimer_cap_slope * (
+        by_id(before, "p-probiotics").score - ceiling
+    )
+    assert capped.score == pytest.approx(expected, abs=2e-6)
+    assert all(r.score < capped.score for r in results[2:]), "still above the irrelevant"
+    limit = constraint(capped, "disclaimer")
+    assert limit["partial"] is True and "partial match" in limit["reason"]
+    assert "冻干" in limit["terms"] and limit["statements"] == [
+        "平台没有冻干设备",
+        "不做冻干",
+    ]
+    explained = capped.explanation
+    total = explained["base"] + sum(c["effect"] for c in explained["constraints"])
+    assert total == pytest.approx(capped.score, abs=2e-6)  # the factors still add up
+
+
+def test_the_cap_needs_a_supplier_ruling_out_nothing_and_never_passes_it(
+    taxonomy: Taxonomy,
+) -> None:
+    index = MatchIndex.build(CATALOG, taxonomy, RankingWeights(disclaimer_cap_slope=0.9))
+    total = np.array([0.2, 1.5, 0.05, 0.09], dtype=np.float32)
+    disclaimed = np.array([0.0, 0.4, 0.3, 0.01], dtype=np.float32)  # rows 1, 2 substantive
+    factors = {"disclaimer": np.array([1.0, 0.8, 0.85, 0.995], dtype=np.float32)}
+    capped, partial = index._cap_disclaimed(total, disclaimed, factors)
+    assert partial is not None and partial.tolist() == [False, True, False, False]
+    # 0.1 + 0.9 * (1.5 - 0.1) is above the best clean 0.2: held at it, never above.
+    assert capped.tolist() == pytest.approx([0.2, 0.2, 0.05, 0.09])
+    assert factors["disclaimer"][1] == pytest.approx(0.8 * 0.2 / 1.5)
+    assert total[1] == np.float32(1.5), "the caller's totals are left as they were"
+    everyone = np.array([0.4, 0.4, 0.3, 0.3], dtype=np.float32)  # nobody to compare with
+    unchanged, none = index._cap_disclaimed(total, everyone, dict(factors))
+    assert none is None and unchanged is total
 
 
 def test_disclaimed_scores_equal_the_cosine_with_the_disclaimed_rows(taxonomy: Taxonomy) -> None:
