@@ -54,6 +54,11 @@ class Decision:
         return out
 
 
+_TOLERANCE = 1e-5
+"""Seconds within which two bucket times count as equal: well above the rounding error of a
+wall-clock reading (about 2e-7 s near 1.7e9), well below any token's interval."""
+
+
 def charged(quota: Quota, cost: int) -> int:
     """Tokens a request of ``cost`` takes: at least one, at most the whole bucket."""
     return min(max(cost, 1), quota.burst)
@@ -69,12 +74,15 @@ def gcra(
     tat = now if tat is None or tat < now else tat
     new_tat = tat + interval * charged(quota, cost)
     allow_at = new_tat - capacity
-    if now < allow_at:
+    # Times are floats of a large clock (now + 60 - now may be 60.000000000004): compared
+    # with a tolerance, so that a request taking the last token is not refused and the
+    # tokens left are not under-counted by a rounding error.
+    if allow_at - now > _TOLERANCE:
         return (
             Decision(False, quota.burst, 0, tat - now, allow_at - now),
             None,
         )
-    remaining = int((capacity - (new_tat - now)) // interval)
+    remaining = math.floor((capacity - (new_tat - now) + _TOLERANCE) / interval)
     return Decision(True, quota.burst, max(remaining, 0), new_tat - now, 0.0), new_tat
 
 
@@ -112,12 +120,12 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + interval * tokens
 local allow_at = new_tat - capacity
-if now < allow_at then
+if allow_at - now > 1e-5 then
   return {0, 0, tostring(tat - now), tostring(allow_at - now)}
 end
 local ttl = math.ceil((new_tat - now) * 1000)
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', ttl)
-local remaining = math.floor((capacity - (new_tat - now)) / interval)
+local remaining = math.floor((capacity - (new_tat - now) + 1e-5) / interval)
 return {1, remaining, tostring(new_tat - now), '0'}
 """
 

@@ -109,6 +109,19 @@ def test_a_costly_request_spends_several_tokens() -> None:
     assert cheap.allowed and cheap.remaining == 1, "a refused costly call spent nothing"
 
 
+@pytest.mark.parametrize("now", [100.0, 32728.185951439325, 2011.0843640587325])
+def test_rounding_of_a_large_clock_neither_refuses_nor_undercounts(now: float) -> None:
+    """At these clock readings ``now + 60 - now`` and ``now + 100 - 100`` are off by a
+    rounding error: the bucket still counts whole tokens."""
+    quota = Quota(rate_per_minute=6, burst=10)
+    decision, _ = gcra(None, now, quota, cost=6)
+    assert decision.allowed and decision.remaining == 4
+    whole, tat = gcra(None, now, quota, cost=10)
+    assert whole.allowed and whole.remaining == 0, "the whole bucket may be spent at once"
+    refused, _ = gcra(tat, now, quota, cost=1)
+    assert not refused.allowed
+
+
 def test_a_cost_above_the_bucket_takes_the_whole_bucket() -> None:
     quota = Quota(rate_per_minute=60, burst=3)
     decision, tat = gcra(None, 100.0, quota, cost=20)
@@ -127,6 +140,20 @@ async def test_memory_limiter_charges_the_cost() -> None:
     assert not refused.allowed and refused.retry_after_seconds == pytest.approx(1.0)
     clock.now += 1.0
     assert (await limiter.hit("k", quota, cost=3)).allowed
+
+
+@pytest.mark.parametrize("now", [1_700_000_000.0, 1_764_651_234.567891, 32728.185951439325])
+async def test_redis_limiter_counts_whole_tokens_at_any_clock_reading(now: float) -> None:
+    limiter = RedisRateLimiter(REDIS_URL, prefix=f"pm-test-{uuid.uuid4().hex}:", clock=Clock(now))
+    quota = Quota(rate_per_minute=6, burst=10)
+    try:
+        first = await limiter.hit("key", quota, cost=6)
+        assert first.allowed and first.remaining == 4
+        last = await limiter.hit("key", quota, cost=4)
+        assert last.allowed and last.remaining == 0, "the last tokens may be spent"
+        assert not (await limiter.hit("key", quota, cost=1)).allowed
+    finally:
+        await limiter.aclose()
 
 
 async def test_redis_limiter_charges_the_cost() -> None:
