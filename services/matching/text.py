@@ -13,7 +13,8 @@
    Single characters are dropped when they sit inside a longer Chinese run: they are particles
    (的, 和, 及) far more often than content.
 4. **Chinese character bigrams**, prefixed with ``BIGRAM_PREFIX``, for every Chinese run, so that
-   compounds the dictionary does not know (硫化物电解质, 腱绳驱动) still match on their parts.
+   compounds the dictionary does not know (硫化物电解质, 腱绳驱动) still match on their parts;
+   none holds a particle of ``BIGRAM_BREAKS`` (后的 is no compound).
 5. **English and code words** (``[a-z0-9]+``, with a dotted numeric tail such as ``un38.3``):
    lower-cased; plain words are stemmed with the Snowball English stemmer (prototypes ->
    prototyp) unless they are abbreviations: a word written with two or more capitals in the
@@ -77,6 +78,12 @@ __all__ = [
 
 BIGRAM_PREFIX = "~"
 """Marks a Chinese character bigram (``~芯片``) so it never collides with a jieba word."""
+
+BIGRAM_BREAKS = frozenset("的了和及与或")
+"""Particles that make no bigram: a pair holding one (后的, 池和) spans a word boundary, an
+accidental pair that matched unrelated texts and showed up among the matched and disclaimed
+terms. Words holding them (了解, 参与) are jieba's, not bigrams'. On the development set
+nDCG@10 moves by +0.0006 (full form) and 0.0000 (short)."""
 
 DOMAIN_WORD_FREQ = 20_000
 """jieba frequency given to domain terms: high enough that the dynamic programme keeps a term
@@ -1091,7 +1098,11 @@ class Analyzer:
                     canonical[term] = None
         if self.bigrams:
             for run in runs:
-                bigrams.extend(BIGRAM_PREFIX + run[i : i + 2] for i in range(len(run) - 1))
+                bigrams.extend(
+                    BIGRAM_PREFIX + pair
+                    for i in range(len(run) - 1)
+                    if not (BIGRAM_BREAKS & set(pair := run[i : i + 2]))
+                )
 
     def _expansion(self, term: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The words and bigrams of a canonical term (normalised), analysed once and without

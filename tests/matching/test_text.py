@@ -71,6 +71,13 @@ def test_english_glossary_covers_common_test_material_and_food_words(analyzer: A
     assert "风味" in analyzer.words("low sugar yogurt flavours")
 
 
+def test_no_bigram_spans_a_particle(analyzer: Analyzer) -> None:
+    terms = analyzer.analyze("装手后的整手抓取和电池")
+    bigrams = {t for t in terms if t.startswith(BIGRAM_PREFIX)}
+    assert {BIGRAM_PREFIX + "整手", BIGRAM_PREFIX + "抓取", BIGRAM_PREFIX + "电池"} <= bigrams
+    assert not any(ch in t for t in bigrams for ch in "的和")
+
+
 def test_standard_numbers_stay_and_quantities_go(analyzer: Analyzer) -> None:
     words = analyzer.words("ISO 9001, 500 pcs")
     assert "9001" in words
