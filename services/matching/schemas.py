@@ -138,9 +138,11 @@ class MatchResult(BaseModel):
         "`kind`, `positive` and `declined`: the counts behind its factor. The `disclaimer` "
         "constraint, present when a supplier's description rules out some of what the demand "
         "asks (不能…, 没有…, 尚未…), adds `terms` (the demand's terms it rules out), "
-        "`statements` (its own words) and `partial`: true when it rules out enough of the "
+        "`statements` (its own words) and `capped`: true when it rules out enough of the "
         "demand to count as a partial match at best, its score capped near half the best "
-        "score of the suppliers ruling out nothing. The `batch` constraint, present when the demand states "
+        "score of the suppliers ruling out nothing. The `stage` and `kind` constraints carry "
+        "`capped` too: true when a supplier missing the demand's stage, or of the kind it does "
+        "not lean to, had its score capped near 0.9 times the best of those that fit. The `batch` constraint, present when the demand states "
         "a quantity (200只, 500升, 20 sets), compares it with the batch limits the supplier "
         "states (5片起做, 单批100至2000只, 单批最低3吨) and lowers a supplier they miss."
     )

@@ -181,8 +181,9 @@ def test_voucher_need_lowers_a_supplier_without_vouchers_by_the_documented_facto
     assert constraint(taker, "voucher")["factor"] == 1.0
 
 
-def test_stage_mismatch_lowers_by_the_documented_factor_per_step(index: MatchIndex) -> None:
-    weights = RankingWeights()
+def test_stage_mismatch_lowers_by_the_documented_factor_per_step(taxonomy: Taxonomy) -> None:
+    weights = RankingWeights(fit_cap=math.inf)  # the factor alone, without the fit cap
+    index = MatchIndex.build(CATALOG, taxonomy, weights)
     matches = index.rank(replace(SOLID_STATE, stage="中试"), limit=100)
     assert constraint(by_id(matches, "p-battery"), "stage")["factor"] == 1.0
     one_step = constraint(by_id(matches, "p-battery-lab"), "stage")
@@ -190,6 +191,59 @@ def test_stage_mismatch_lowers_by_the_documented_factor_per_step(index: MatchInd
     matches = index.rank(replace(SOLID_STATE, stage="小批量试产"), limit=100)
     two_steps = by_id(matches, "p-battery-lab")  # offers 概念验证 and 小试
     assert constraint(two_steps, "stage")["factor"] == pytest.approx(1 - 2 * weights.stage_mismatch)
+
+
+CELL_LINE = SupplierDoc(
+    id="m-cell-line",
+    kind="manufacturer",
+    name="电芯试产代工厂",
+    description="承接电芯的小批量试产。",
+    industry_chains=("新能源",),
+    tags=("电芯",),
+    stages=("小批量试产",),
+    accepts_vouchers=True,
+)
+CELL_PILOT = replace(
+    CELL_LINE,
+    id="p-cell-pilot",
+    kind="platform",
+    name="固态电池电芯中试平台",
+    description="固态电池电芯中试：硫化物电解质、干法电极、软包电芯叠片与化成，固态电池电芯工艺验证。",
+    tags=("固态电池", "电芯", "干法电极"),
+    stages=("中试",),
+)
+CELL_TRIAL = DemandQuery(
+    title="固态电池电芯小批量试产",
+    description="硫化物固态电池软包电芯，干法电极，需要小批量试产",
+    industry_chains=("新能源",),
+    tags=("固态电池", "电芯"),
+    stage="小批量试产",
+)
+
+
+def test_a_supplier_missing_the_stage_and_kind_ranks_below_the_best_that_fits(
+    taxonomy: Taxonomy,
+) -> None:
+    """The pilot platform's text is closer, but the demand is a small-batch run: the factory
+    offering that stage comes first, the platform capped near ``fit_cap`` times its score."""
+    catalog = [CELL_LINE, CELL_PILOT, SMT, FOOD]
+    loose = MatchIndex.build(catalog, taxonomy, RankingWeights(fit_cap=math.inf))
+    before = loose.rank(CELL_TRIAL, limit=10)
+    assert ids(before)[:2] == ["p-cell-pilot", "m-cell-line"], "its factors alone keep it first"
+    weights = RankingWeights()
+    results = MatchIndex.build(catalog, taxonomy, weights).rank(CELL_TRIAL, limit=10)
+    assert ids(results)[:2] == ["m-cell-line", "p-cell-pilot"]
+    fits, misfit = by_id(results, "m-cell-line"), by_id(results, "p-cell-pilot")
+    ceiling = weights.fit_cap * fits.score
+    expected = ceiling + weights.cap_slope * (by_id(before, "p-cell-pilot").score - ceiling)
+    assert misfit.score == pytest.approx(expected, abs=2e-6)
+    stage, kind = constraint(misfit, "stage"), constraint(misfit, "kind")
+    assert stage["capped"] is True and "not an ideal match" in stage["reason"]
+    assert kind["capped"] is False, "the cap is taken into one factor"
+    assert constraint(fits, "stage")["capped"] is False
+    explained = misfit.explanation
+    total = explained["base"] + sum(c["effect"] for c in explained["constraints"])
+    assert total == pytest.approx(misfit.score, abs=2e-6)
 
 
 def test_preferred_district_raises_by_the_documented_factor(index: MatchIndex) -> None:
@@ -561,7 +615,7 @@ def test_shortlist_bound_ranks_exactly_like_scoring_every_candidate(
     # The disclaimers moved some suppliers, and capped some as partial matches (the cap's
     # reference, the best supplier ruling out nothing, must be exact under the bound).
     assert any(c["factor"] < 1 for c in disclaimed)
-    assert any(c["partial"] for c in disclaimed)
+    assert any(c["capped"] for c in disclaimed)
 
 
 @pytest.mark.parametrize("n", [50, 5_000, 100_000])
@@ -925,13 +979,11 @@ def test_a_supplier_ruling_out_what_the_demand_asks_is_a_partial_match_at_best(
     clean, capped = by_id(results, "p-freeze"), by_id(results, "p-probiotics")
     assert clean.score == pytest.approx(by_id(before, "p-freeze").score, abs=1e-6)
     ceiling = weights.disclaimer_cap * clean.score
-    expected = ceiling + weights.disclaimer_cap_slope * (
-        by_id(before, "p-probiotics").score - ceiling
-    )
+    expected = ceiling + weights.cap_slope * (by_id(before, "p-probiotics").score - ceiling)
     assert capped.score == pytest.approx(expected, abs=2e-6)
     assert all(r.score < capped.score for r in results[2:]), "still above the irrelevant"
     limit = constraint(capped, "disclaimer")
-    assert limit["partial"] is True and "partial match" in limit["reason"]
+    assert limit["capped"] is True and "partial match" in limit["reason"]
     assert "冻干" in limit["terms"] and limit["statements"] == [
         "平台没有冻干设备",
         "不做冻干",
@@ -941,21 +993,17 @@ def test_a_supplier_ruling_out_what_the_demand_asks_is_a_partial_match_at_best(
     assert total == pytest.approx(capped.score, abs=2e-6)  # the factors still add up
 
 
-def test_the_cap_needs_a_supplier_ruling_out_nothing_and_never_passes_it(
-    taxonomy: Taxonomy,
-) -> None:
-    index = MatchIndex.build(CATALOG, taxonomy, RankingWeights(disclaimer_cap_slope=0.9))
+def test_a_cap_needs_an_unflagged_supplier_and_never_passes_it(taxonomy: Taxonomy) -> None:
+    index = MatchIndex.build(CATALOG, taxonomy, RankingWeights(cap_slope=0.9))
     total = np.array([0.2, 1.5, 0.05, 0.09], dtype=np.float32)
-    disclaimed = np.array([0.0, 0.4, 0.3, 0.01], dtype=np.float32)  # rows 1, 2 substantive
-    factors = {"disclaimer": np.array([1.0, 0.8, 0.85, 0.995], dtype=np.float32)}
-    capped, partial = index._cap_disclaimed(total, disclaimed, factors)
-    assert partial is not None and partial.tolist() == [False, True, False, False]
-    # 0.1 + 0.9 * (1.5 - 0.1) is above the best clean 0.2: held at it, never above.
+    flagged = np.array([False, True, True, False])
+    capped, over, ratio = index._cap(total, flagged, 0.5)
+    assert over is not None and over.tolist() == [False, True, False, False]
+    # 0.1 + 0.9 * (1.5 - 0.1) is above the best unflagged 0.2: held at it, never above.
     assert capped.tolist() == pytest.approx([0.2, 0.2, 0.05, 0.09])
-    assert factors["disclaimer"][1] == pytest.approx(0.8 * 0.2 / 1.5)
+    assert ratio.tolist() == pytest.approx([0.2 / 1.5])
     assert total[1] == np.float32(1.5), "the caller's totals are left as they were"
-    everyone = np.array([0.4, 0.4, 0.3, 0.3], dtype=np.float32)  # nobody to compare with
-    unchanged, none = index._cap_disclaimed(total, everyone, dict(factors))
+    unchanged, none, _ = index._cap(total, np.ones(4, dtype=bool), 0.5)  # nobody to compare with
     assert none is None and unchanged is total
 
 
