@@ -234,16 +234,21 @@ def test_a_supplier_missing_the_stage_and_kind_ranks_below_the_best_that_fits(
     results = MatchIndex.build(catalog, taxonomy, weights).rank(CELL_TRIAL, limit=10)
     assert ids(results)[:2] == ["m-cell-line", "p-cell-pilot"]
     fits, misfit = by_id(results, "m-cell-line"), by_id(results, "p-cell-pilot")
-    ceiling = weights.fit_cap * fits.score
-    expected = ceiling + weights.cap_slope * (by_id(before, "p-cell-pilot").score - ceiling)
-    assert misfit.score == pytest.approx(expected, abs=2e-6)
+    assert_capped(misfit, by_id(before, "p-cell-pilot"), weights.fit_cap * fits.score, weights)
     stage, kind = constraint(misfit, "stage"), constraint(misfit, "kind")
     assert stage["capped"] is True and "not an ideal match" in stage["reason"]
     assert kind["capped"] is False, "the cap is taken into one factor"
     assert constraint(fits, "stage")["capped"] is False
-    explained = misfit.explanation
+
+
+def assert_capped(capped, uncapped, ceiling: float, weights: RankingWeights) -> None:  # type: ignore[no-untyped-def]
+    """``capped`` scores ``ceiling`` plus ``cap_slope`` of what ``uncapped`` (the same
+    supplier ranked without the cap) scored above it, and its explanation still adds up."""
+    expected = ceiling + weights.cap_slope * (uncapped.score - ceiling)
+    assert capped.score == pytest.approx(expected, abs=2e-6)
+    explained = capped.explanation
     total = explained["base"] + sum(c["effect"] for c in explained["constraints"])
-    assert total == pytest.approx(misfit.score, abs=2e-6)
+    assert total == pytest.approx(capped.score, abs=2e-6)  # the factors still add up
 
 
 def test_preferred_district_raises_by_the_documented_factor(index: MatchIndex) -> None:
@@ -978,9 +983,9 @@ def test_a_supplier_ruling_out_what_the_demand_asks_is_a_partial_match_at_best(
     assert ids(results)[:2] == ["p-freeze", "p-probiotics"]
     clean, capped = by_id(results, "p-freeze"), by_id(results, "p-probiotics")
     assert clean.score == pytest.approx(by_id(before, "p-freeze").score, abs=1e-6)
-    ceiling = weights.disclaimer_cap * clean.score
-    expected = ceiling + weights.cap_slope * (by_id(before, "p-probiotics").score - ceiling)
-    assert capped.score == pytest.approx(expected, abs=2e-6)
+    assert_capped(
+        capped, by_id(before, "p-probiotics"), weights.disclaimer_cap * clean.score, weights
+    )
     assert all(r.score < capped.score for r in results[2:]), "still above the irrelevant"
     limit = constraint(capped, "disclaimer")
     assert limit["capped"] is True and "partial match" in limit["reason"]
@@ -988,9 +993,6 @@ def test_a_supplier_ruling_out_what_the_demand_asks_is_a_partial_match_at_best(
         "平台没有冻干设备",
         "不做冻干",
     ]
-    explained = capped.explanation
-    total = explained["base"] + sum(c["effect"] for c in explained["constraints"])
-    assert total == pytest.approx(capped.score, abs=2e-6)  # the factors still add up
 
 
 def test_a_cap_needs_an_unflagged_supplier_and_never_passes_it(taxonomy: Taxonomy) -> None:
