@@ -68,6 +68,7 @@ computed in full only for the suppliers whose upper bound can still reach the to
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import os
@@ -1481,8 +1482,11 @@ class MatchIndex:
         self, cols: IntArray, data: FloatArray, rows: Sequence[int]
     ) -> list[list[dict[str, Any]]]:
         """For each of ``rows``, the query terms contributing most to its cosine, largest
-        first, equal contributions by label; a term whose label lies inside one already
-        listed (a bigram of a listed word) says nothing new and is passed over.
+        first, equal contributions by label. A term inside a longer one the row also matched
+        (燃料 and 电池 and the bigram 料电 inside 燃料电池) is one of that word's pieces, as text
+        analysis cuts it: its contribution is counted into the longest such word, so the list
+        names the demand's words as written, each with all it brought. A piece the row
+        matched alone (电池 without 燃料电池) is listed as itself.
 
         The rows' weights of the query's terms come from the inverted index (one binary
         search per term for all the rows), then one sort orders every row's terms; the
@@ -1501,22 +1505,23 @@ class MatchIndex:
         bounds = np.searchsorted(owners[order], np.arange(len(rows) + 1)).tolist()
         values_sorted = values[order].tolist()
         terms_sorted = at[order].tolist()
+        wholes = _wholes(labels)
         limit = self.weights.matched_terms
         out: list[list[dict[str, Any]]] = []
         for r in range(len(rows)):
-            shown: list[dict[str, Any]] = []
-            # The listed labels, NUL-separated (no label holds one): "inside one already
-            # listed" is then a single substring test.
-            listed = ""
-            for i in range(bounds[r], bounds[r + 1]):
-                label = labels[terms_sorted[i]]
-                if label in listed:
-                    continue
-                listed += "\0" + label
-                shown.append({"term": label, "contribution": round(values_sorted[i], 6)})
-                if len(shown) == limit:
-                    break
-            out.append(shown)
+            matched = terms_sorted[bounds[r] : bounds[r + 1]]
+            present = set(matched)
+            totals: dict[int, float] = {}
+            for t, value in zip(matched, values_sorted[bounds[r] : bounds[r + 1]], strict=True):
+                whole = next((w for w in wholes[t] if w in present), t)
+                totals[whole] = totals.get(whole, 0.0) + value
+            listed = sorted(totals.items(), key=lambda item: (-item[1], label_rank[item[0]]))
+            out.append(
+                [
+                    {"term": labels[t], "contribution": round(value, 6)}
+                    for t, value in listed[:limit]
+                ]
+            )
         return out
 
     def _values_at(self, rows: Sequence[int], cols: IntArray) -> FloatArray:
@@ -2547,6 +2552,32 @@ def _vstack(a: Any, b: Any) -> Any:
         b = sp.csr_matrix(b, shape=(b.shape[0], width)) if b.shape[1] != width else b
         return sp.vstack([a, b], format="csr")
     return np.concatenate([a, b])
+
+
+def _wholes(labels: Sequence[str]) -> list[list[int]]:
+    """For each label, the positions of the longer labels holding it (without cutting a
+    Latin word: "ai" is no piece of "aip"), longest first, equal lengths by label.
+
+    One string holds every label, longest first: a label's holders are where ``find`` meets
+    it there, so the search runs in C rather than over every pair."""
+    order = sorted(range(len(labels)), key=lambda k: (-len(labels[k]), labels[k]))
+    joined = "\0".join(labels[k] for k in order)
+    starts: list[int] = []
+    at = 0
+    for k in order:
+        starts.append(at)
+        at += len(labels[k]) + 1
+    wholes: list[list[int]] = []
+    for label in labels:
+        holders: list[int] = []
+        pos = joined.find(label) if label else -1
+        while pos >= 0:
+            k = order[bisect.bisect_right(starts, pos) - 1]
+            if (not holders or holders[-1] != k) and _contains(labels[k], label):
+                holders.append(k)
+            pos = joined.find(label, pos + 1)
+        wholes.append(holders)
+    return wholes
 
 
 def _tag_weight(key: str) -> int:

@@ -129,7 +129,9 @@ class MatchResult(BaseModel):
     explanation: dict[str, Any] = Field(
         description="Why, in data: text and industry-chain parts, matched terms, chains and "
         "tags, and every constraint that raised, lowered or excluded, each with its `factor` "
-        "and `effect` (`score = base + sum(effects)`). The chain part's `source` says where "
+        "and `effect` (`score = base + sum(effects)`). The text part's `matched_terms` name "
+        "the demand's words as written, each with the contribution of all its pieces (燃料电池 "
+        "with 燃料 and 电池); a piece a supplier matched alone is listed as itself. The chain part's `source` says where "
         "the demand's chains came from: `given` (named), `inferred` (chain words in its "
         "text), `neighbours` (voted by the suppliers whose text is most like the demand's, "
         "when it names no chain and its text holds no chain word) or `none`. The `outcomes` "

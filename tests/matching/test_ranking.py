@@ -302,6 +302,43 @@ def test_explanation_names_matched_terms_chains_and_tags(index: MatchIndex) -> N
         assert {"name", "factor", "effect", "reason"} <= set(item)
 
 
+def test_matched_terms_are_the_demands_words_with_all_their_pieces(taxonomy: Taxonomy) -> None:
+    """燃料电池 is indexed as 燃料, 电池, 燃料电池 and the bigram 料电: a supplier matching the
+    word shows it once, carrying what every piece brought; a supplier matching only the
+    piece 电池 shows 电池. The listed contributions still add up to no more than the cosine."""
+    fuel_cell = SupplierDoc(
+        id="p-fuel-cell",
+        kind="platform",
+        name="燃料电池电堆中试平台",
+        description="燃料电池电堆与双极板的中试验证。",
+        industry_chains=("新能源",),
+    )
+    lithium = SupplierDoc(
+        id="p-lithium",
+        kind="platform",
+        name="锂电池安全测试平台",
+        description="动力电池针刺与热扩散测试。",
+        industry_chains=("新能源",),
+    )
+    index = MatchIndex.build([fuel_cell, lithium, *CATALOG], taxonomy, workers=0)
+    results = index.rank(DemandQuery(title="燃料电池双极板验证"), limit=10)
+    terms = {m.supplier_id: m.explanation["text"]["matched_terms"] for m in results}
+    words = [t["term"] for t in terms["p-fuel-cell"]]
+    assert "燃料电池" in words
+    assert not {"燃料", "电池", "料电"} & set(words), words
+    assert words == sorted(
+        words,
+        key=lambda w: -next(t["contribution"] for t in terms["p-fuel-cell"] if t["term"] == w),
+    )
+    fuel = by_id(results, "p-fuel-cell").explanation["text"]
+    assert sum(t["contribution"] for t in fuel["matched_terms"]) <= fuel["similarity"] + 1e-5
+    # The whole word outweighs the piece alone: the pieces' shares were added to it.
+    pieces = {t["term"]: t["contribution"] for t in terms["p-lithium"]}
+    assert "电池" in pieces and "燃料电池" not in pieces
+    whole = next(t["contribution"] for t in terms["p-fuel-cell"] if t["term"] == "燃料电池")
+    assert whole > pieces["电池"]
+
+
 def test_explanation_is_json_ready(index: MatchIndex) -> None:
     import json
 
