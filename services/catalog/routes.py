@@ -23,6 +23,7 @@ from services.catalog.repository import CatalogRepository
 from services.catalog.service import CatalogService, Clock, Resource, random_id, utcnow
 from services.catalog.webhooks import WebhookService
 from services.shared import caller
+from services.shared.change_log import CURRENT_VERSION_HEADER, NEXT_AFTER_HEADER
 from services.shared.errors import BadRequestError
 from services.shared.json_body import StrictJSONRoute
 from services.shared.problems import problem_responses
@@ -867,11 +868,33 @@ def _misc_router() -> APIRouter:
         description="Suppliers, equipment and solutions are shared: every key sees their "
         "changes. A key without the `admin` scope sees the changes of its own consumer's "
         "demands only (deletes included), so the versions in a page may have gaps; an admin key "
-        "sees every change.",
-        responses=problem_responses(422, 500),
+        "sees every change.\n\n"
+        "The headers `X-Next-After` and `X-Current-Version` repeat the body's `next_after` and "
+        "`current_version`, so that a reader can ask for the next page while it still parses "
+        "this one.",
+        responses={
+            200: {
+                "headers": {
+                    NEXT_AFTER_HEADER: {
+                        "description": "The body's `next_after`.",
+                        "schema": {"type": "integer"},
+                    },
+                    CURRENT_VERSION_HEADER: {
+                        "description": "The body's `current_version`.",
+                        "schema": {"type": "integer"},
+                    },
+                }
+            },
+            **problem_responses(422, 500),
+        },
     )
-    def list_changes(query: Annotated[s.ChangeFilters, Query()], service: ReadService) -> Any:
-        return service.changes(query.after, query.limit)
+    def list_changes(
+        query: Annotated[s.ChangeFilters, Query()], service: ReadService, response: Response
+    ) -> Any:
+        page = service.changes(query.after, query.limit)
+        response.headers[NEXT_AFTER_HEADER] = str(page.next_after)
+        response.headers[CURRENT_VERSION_HEADER] = str(page.current_version)
+        return page
 
     @router.get(
         "/industry-chains",

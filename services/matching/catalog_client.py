@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel
+
+from services.shared.change_log import CURRENT_VERSION_HEADER, NEXT_AFTER_HEADER
 
 
 class CatalogChange(BaseModel):
@@ -59,6 +63,44 @@ class CatalogClient:
         self.client = client
 
     async def changes(self, after: int, limit: int = 1000) -> CatalogChangePage:
+        return CatalogChangePage.model_validate_json(
+            (await self._changes_response(after, limit)).content
+        )
+
+    async def pages(self, after: int, limit: int = 1000) -> AsyncGenerator[CatalogChangePage, None]:
+        """The pages of changes after ``after``, until one is empty or reaches the version the
+        catalog had when it was read. Use it with ``contextlib.aclosing``.
+
+        While a page is parsed (in a worker thread) and its reader works through it, the next
+        one is already being read: the catalog's page headers say where it starts, and the
+        catalog is another process, so at start the two costs overlap rather than add up.
+        Without the headers (an older catalog) pages are read one after the other."""
+        ahead: asyncio.Task[httpx.Response] | None = asyncio.create_task(
+            self._changes_response(after, limit)
+        )
+        try:
+            while ahead is not None:
+                response = await ahead
+                ahead = None
+                start = _next_start(response, after)
+                if start is not None:
+                    ahead = asyncio.create_task(self._changes_response(start, limit))
+                page = await asyncio.to_thread(
+                    CatalogChangePage.model_validate_json, response.content
+                )
+                yield page
+                if not page.items or page.next_after >= page.current_version:
+                    return
+                if start != page.next_after:  # headers missing or not the body's
+                    if ahead is not None:
+                        _drop(ahead)
+                    ahead = asyncio.create_task(self._changes_response(page.next_after, limit))
+                after = page.next_after
+        finally:
+            if ahead is not None:
+                _drop(ahead)
+
+    async def _changes_response(self, after: int, limit: int) -> httpx.Response:
         try:
             response = await self.client.get(
                 self.base_url + "/v1/changes", params={"after": after, "limit": limit}
@@ -67,7 +109,7 @@ class CatalogClient:
             raise CatalogUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
             raise CatalogUnavailable(f"catalog answered {response.status_code}")
-        return CatalogChangePage.model_validate_json(response.content)
+        return response
 
     async def event_state(self, cursor_name: str) -> EventState:
         """Which event types have webhooks, and where the named producer's cursor is."""
@@ -103,3 +145,20 @@ class CatalogClient:
     async def current_version(self) -> int:
         """The catalog's version now (one short read of the change log)."""
         return (await self.changes(after=0, limit=1)).current_version
+
+
+def _next_start(response: httpx.Response, after: int) -> int | None:
+    """Where the page after this one starts, from its headers; None when there is none to
+    read or the headers do not say."""
+    try:
+        next_after = int(response.headers[NEXT_AFTER_HEADER])
+        current = int(response.headers[CURRENT_VERSION_HEADER])
+    except (KeyError, ValueError):
+        return None
+    return next_after if after < next_after < current else None
+
+
+def _drop(task: asyncio.Task[httpx.Response]) -> None:
+    """Cancel a read no longer wanted, and take its outcome so that none is left unretrieved."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())

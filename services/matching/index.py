@@ -244,26 +244,23 @@ class IndexSyncer:
         pending = _Pending()
         after = self._version
         read: list[LoggedChange] = []
-        while True:
-            page = await self.client.changes(after, self.page_size)
-            self.status.catalog_version = page.current_version
-            for change in page.items:
-                self._read(change, pending)
-            if self.on_changes is not None:
-                read.extend(
-                    LoggedChange(
-                        c.version,
-                        c.resource,
-                        c.id,
-                        None if c.resource in SUPPLIER_RESOURCES else c.data,
+        async with contextlib.aclosing(self.client.pages(after, self.page_size)) as pages:
+            async for page in pages:
+                self.status.catalog_version = page.current_version
+                for change in page.items:
+                    self._read(change, pending)
+                if self.on_changes is not None:
+                    read.extend(
+                        LoggedChange(
+                            c.version,
+                            c.resource,
+                            c.id,
+                            None if c.resource in SUPPLIER_RESOURCES else c.data,
+                        )
+                        for c in page.items
                     )
-                    for c in page.items
-                )
-            if not page.items:
-                break
-            after = page.next_after
-            if after >= page.current_version:
-                break
+                if page.items:
+                    after = page.next_after
         self.status.catalog_reachable = True
         self.status.last_error = None
         self.status.last_sync_at = datetime.now(UTC)

@@ -34,6 +34,18 @@ def test_changes_page_with_after_and_limit(client: TestClient) -> None:
     assert empty["items"] == [] and empty["next_after"] == 5
 
 
+def test_page_headers_repeat_where_the_next_page_starts(client: TestClient) -> None:
+    """A reader asks for the next page from the headers, before parsing the body."""
+    for i in range(3):
+        client.post("/v1/demands", json=demand_body(title=f"d{i}"))
+    for after, limit in ((0, 2), (2, 2), (3, 2)):
+        response = client.get(f"/v1/changes?after={after}&limit={limit}")
+        page = response.json()
+        assert response.headers["X-Next-After"] == str(page["next_after"])
+        assert response.headers["X-Current-Version"] == str(page["current_version"]) == "3"
+    assert page["items"] == [] and page["next_after"] == 3
+
+
 def test_a_failed_write_leaves_no_change(client: TestClient) -> None:
     client.post("/v1/demands", json=demand_body(external_ref="x"))
     assert client.post("/v1/demands", json=demand_body(external_ref="x")).status_code == 409

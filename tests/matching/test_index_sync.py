@@ -348,3 +348,128 @@ def test_only_admins_and_internal_callers_read_the_syncers_last_error() -> None:
     assert service.status(INTERNAL).last_error == error
     assert service.status(Caller("admin", is_admin=True)).last_error == error
     assert service.status(Caller("alice")).last_error is None
+
+
+# ------------------------------------------------------------------ reading pages ahead
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """Passes requests to the catalog, records each ``after`` asked for, and can strip the
+    page headers (an older catalog), fail from the n-th request on (a catalog going away) or
+    hold it without an answer (a slow one)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, headers: bool = True) -> None:
+        self.inner = inner
+        self.headers = headers
+        self.asked: list[int] = []
+        self.fail_from: int | None = None
+        self.hold_from: int | None = None
+        self.new_request = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.asked.append(int(request.url.params["after"]))
+        self.new_request.set()
+        if self.fail_from is not None and len(self.asked) >= self.fail_from:
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.hold_from is not None and len(self.asked) >= self.hold_from:
+            await asyncio.Event().wait()
+        response = await self.inner.handle_async_request(request)
+        if not self.headers:
+            await response.aread()
+            headers = [(k, v) for k, v in response.headers.items() if not k.startswith("x-")]
+            return httpx.Response(response.status_code, headers=headers, content=response.content)
+        return response
+
+
+@pytest.fixture
+def seven_changes(catalog: TestClient) -> None:
+    for _ in range(7):
+        catalog.post("/v1/platforms", json=platform_body())
+
+
+async def read_pages(client: CatalogClient, on_page: object = None) -> list[list[int]]:
+    import contextlib
+
+    versions: list[list[int]] = []
+    async with contextlib.aclosing(client.pages(0, limit=3)) as pages:
+        async for page in pages:
+            versions.append([c.version for c in page.items])
+            if callable(on_page):
+                await on_page()
+    return versions
+
+
+async def test_pages_ask_for_the_next_page_before_the_reader_is_done_with_this_one(
+    catalog: TestClient, seven_changes: None
+) -> None:
+    recorder = Recorder(httpx.ASGITransport(app=catalog.app))
+    client = CatalogClient("http://catalog", httpx.AsyncClient(transport=recorder))
+    seen_when_handed: list[list[int]] = []
+
+    async def on_page() -> None:
+        # The reader is still busy with the page: the next read must already be under way.
+        recorder.new_request.clear()
+        if len(seen_when_handed) < 2:
+            async with asyncio.timeout(5):
+                while len(recorder.asked) < len(seen_when_handed) + 2:
+                    await recorder.new_request.wait()
+                    recorder.new_request.clear()
+        seen_when_handed.append(list(recorder.asked))
+
+    assert await read_pages(client, on_page) == [[1, 2, 3], [4, 5, 6], [7]]
+    assert seen_when_handed[:2] == [[0, 3], [0, 3, 6]]
+    assert recorder.asked == [0, 3, 6]  # the last page (reaching version 7) asks for no more
+
+
+async def test_pages_without_the_headers_are_read_one_after_the_other(
+    catalog: TestClient, seven_changes: None
+) -> None:
+    recorder = Recorder(httpx.ASGITransport(app=catalog.app), headers=False)
+    client = CatalogClient("http://catalog", httpx.AsyncClient(transport=recorder))
+    asked_when_handed: list[int] = []
+
+    async def on_page() -> None:
+        await asyncio.sleep(0.05)
+        asked_when_handed.append(len(recorder.asked))
+
+    assert await read_pages(client, on_page) == [[1, 2, 3], [4, 5, 6], [7]]
+    assert asked_when_handed == [1, 2, 3] and recorder.asked == [0, 3, 6]
+
+
+async def test_a_reader_stopping_early_leaves_no_read_running(
+    catalog: TestClient, seven_changes: None
+) -> None:
+    import contextlib
+
+    recorder = Recorder(httpx.ASGITransport(app=catalog.app))
+    recorder.hold_from = 2  # the read ahead never gets an answer
+    client = CatalogClient("http://catalog", httpx.AsyncClient(transport=recorder))
+
+    def reads() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if "_changes_response" in repr(t.get_coro())]
+
+    async with contextlib.aclosing(client.pages(0, limit=3)) as pages:
+        async for _page in pages:
+            async with asyncio.timeout(5):
+                while len(recorder.asked) < 2:
+                    await asyncio.sleep(0.01)
+            assert reads()  # the read ahead is waiting for its answer
+            break
+    await asyncio.sleep(0.05)
+    assert not reads()
+
+
+async def test_a_catalog_failing_on_a_page_read_ahead_fails_the_read(
+    catalog: TestClient, seven_changes: None
+) -> None:
+    recorder = Recorder(httpx.ASGITransport(app=catalog.app))
+    recorder.fail_from = 2
+    client = CatalogClient("http://catalog", httpx.AsyncClient(transport=recorder))
+    got: list[list[int]] = []
+
+    async def on_page() -> None:
+        got.append([])
+
+    with pytest.raises(CatalogUnavailable):
+        await read_pages(client, on_page)
+    assert len(got) == 1  # the first page was handed over, then the failure surfaced
