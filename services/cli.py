@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncGenerator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -353,6 +354,17 @@ class _DatabaseChanges:
 
         page = self.service.changes(after, limit)
         return CatalogChangePage.model_validate(page.model_dump())
+
+    async def pages(self, after: int, limit: int = 1000) -> AsyncGenerator[Any, None]:
+        """As ``CatalogClient.pages``, one page after the other."""
+        from services.matching.catalog_client import is_last_page
+
+        while True:
+            page = await self.changes(after, limit)
+            yield page
+            if is_last_page(page):
+                return
+            after = page.next_after
 
 
 @report_app.command("coverage")

@@ -89,7 +89,7 @@ class CatalogClient:
                     CatalogChangePage.model_validate_json, response.content
                 )
                 yield page
-                if not page.items or page.next_after >= page.current_version:
+                if is_last_page(page):
                     return
                 if start != page.next_after:  # headers missing or not the body's
                     if ahead is not None:
@@ -145,6 +145,12 @@ class CatalogClient:
     async def current_version(self) -> int:
         """The catalog's version now (one short read of the change log)."""
         return (await self.changes(after=0, limit=1)).current_version
+
+
+def is_last_page(page: CatalogChangePage) -> bool:
+    """Nothing to read after this page: it is empty, or reaches the version the catalog had
+    when it was read (later changes are for the next sync)."""
+    return not page.items or page.next_after >= page.current_version
 
 
 def _next_start(response: httpx.Response, after: int) -> int | None:
