@@ -19,7 +19,8 @@
    lower-cased; plain words are stemmed with the Snowball English stemmer (prototypes ->
    prototyp) unless they are abbreviations: a word written with two or more capitals in the
    original (SiC, MEMS, AiP, PCBA), a word in ``ABBREVIATIONS``, or one of the domain terms, is
-   kept whole so that ``MEMS`` does not become ``mem``. Numbers of fewer than four digits
+   kept whole so that ``MEMS`` does not become ``mem``; in a clause typed all in capitals only
+   the short words count as marked (``SHOUTED_ABBREVIATION_MAX``). Numbers of fewer than four digits
    (quantities) are dropped, longer ones (standards such as 9001, 62619) kept; common English and
    Chinese function words (``ENGLISH_STOP_WORDS``, ``CHINESE_STOP_WORDS``) are dropped.
 6. **English glossary**: an English word or phrase of ``ENGLISH_GLOSSARY`` (matched on stems)
@@ -125,6 +126,10 @@ ABBREVIATIONS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 """Lower-cased abbreviations never stemmed (besides words written with two capitals)."""
+
+SHOUTED_ABBREVIATION_MAX = 4
+"""In a clause written all in capitals, the longest word its capitals still mark as an
+abbreviation (CNAS, PCBA); a longer one (RELIABILITY) is read as a plain word."""
 
 # English term (plain words, matched after stemming) -> Chinese equivalents. General vocabulary
 # of pilot testing and manufacturing across the chains of the taxonomy.
@@ -817,6 +822,18 @@ def is_bigram(term: str) -> bool:
     return term.startswith(BIGRAM_PREFIX)
 
 
+def _capitalised(words: Sequence[str]) -> set[str]:
+    """The words of a clause written with two or more capitals (SiC, MEMS, AiP), lower-cased:
+    abbreviations, kept whole. In a clause of three or more words written all in capitals
+    (SMART RING RELIABILITY TESTS) the capitals say nothing of a word: only the short ones
+    (CNAS, OTA) count, and the rest are stemmed like any word (tests, test), as they would
+    be in lower case; known abbreviations and domain terms are kept whole anyway."""
+    marked = [w for w in words if sum(ch.isupper() for ch in w) >= 2]
+    if len(words) >= 3 and not any(ch.islower() for w in words for ch in w):
+        marked = [w for w in marked if len(w) <= SHOUTED_ABBREVIATION_MAX]
+    return {w.lower() for w in marked}
+
+
 class Analyzer:
     """Chinese + English analysis with a domain dictionary; see the module docstring."""
 
@@ -1027,9 +1044,7 @@ class Analyzer:
 
     def _analyze_clause(self, clause: str) -> tuple[str, ...]:
         raw = unicodedata.normalize("NFKC", clause)
-        capitalised = {
-            w.lower() for w in _ORIGINAL_WORD.findall(raw) if sum(ch.isupper() for ch in w) >= 2
-        }
+        capitalised = _capitalised(_ORIGINAL_WORD.findall(raw))
         text = cast(str, self._t2s.convert(raw)).lower()
         words: list[str] = []
         bigrams: list[str] = []

@@ -52,6 +52,18 @@ def test_english_words_are_lower_cased_and_stemmed(analyzer: Analyzer) -> None:
     assert "prototyp" in analyzer.words("Prototyping services")
 
 
+def test_a_clause_in_capitals_reads_as_in_lower_case(analyzer: Analyzer) -> None:
+    """A title typed in capitals: its long words are plain words, stemmed as in lower case,
+    while its short ones and the known abbreviations stay whole."""
+    shouted = analyzer.words("SMART RING RELIABILITY TESTS, CNAS LAB, PCBA AND MEMS PROTOTYPES")
+    quiet = analyzer.words("Smart ring reliability tests, CNAS lab, PCBA and MEMS prototypes")
+    assert shouted == quiet
+    assert {"reliabl", "test", "prototyp", "cnas", "pcba", "mems"} <= set(shouted)
+    # Two capitals in a clause with lower case still mark an abbreviation of any length.
+    assert "lidars" in analyzer.words("LIDARS for robots")
+    assert "lidar" in analyzer.words("Lidars for robots")
+
+
 def test_stemming_can_be_switched_off() -> None:
     assert "prototypes" in Analyzer(stem=False).words("prototypes")
 
