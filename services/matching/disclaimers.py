@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from services.matching.markup import plain_text
+
 __all__ = ["DISCLAIMER_CUES", "split_disclaimers"]
 
 DISCLAIMER_CUES: tuple[str, ...] = (
@@ -94,7 +96,9 @@ def _disclaims(part: str) -> bool:
 def split_disclaimers(text: str) -> tuple[str, str]:
     """(affirmed, disclaimed): the sentence parts of ``text`` that do not and that do state a
     limit, each rejoined with full stops. A text without any cue is returned whole (the common
-    case, one regular-expression search)."""
+    case, one regular-expression search). HTML markup is taken out first
+    (``markup.plain_text``): a statement is shown to users as the supplier wrote it."""
+    text = plain_text(text)
     if not _has_cue(text):
         return text, ""
     affirmed: list[str] = []

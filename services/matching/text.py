@@ -65,6 +65,8 @@ import jieba
 import opencc
 import snowballstemmer
 
+from services.matching.markup import plain_text
+
 __all__ = [
     "ABBREVIATIONS",
     "BIGRAM_PREFIX",
@@ -923,7 +925,8 @@ class Analyzer:
         return cast(str, self._t2s.convert(unicodedata.normalize("NFKC", text))).lower()
 
     def clauses(self, text: str) -> list[str]:
-        return [c for c in _CLAUSE_SPLIT.split(text) if c and not c.isspace()]
+        """The clauses of a text, its HTML markup taken out (``markup.plain_text``)."""
+        return [c for c in _CLAUSE_SPLIT.split(plain_text(text)) if c and not c.isspace()]
 
     def analyze(self, text: str) -> list[str]:
         """All terms of a text: per clause, words (Chinese, then English) then bigrams."""
