@@ -1505,7 +1505,11 @@ class MatchIndex:
         bounds = np.searchsorted(owners[order], np.arange(len(rows) + 1)).tolist()
         values_sorted = values[order].tolist()
         terms_sorted = at[order].tolist()
-        wholes = _wholes(labels)
+        # Only the terms some row matched can hold or be pieces.
+        matched_any = np.unique(at).tolist()
+        wholes: list[list[int]] = [[] for _ in labels]
+        for t, holders in zip(matched_any, _wholes([labels[t] for t in matched_any]), strict=True):
+            wholes[t] = [matched_any[k] for k in holders]
         limit = self.weights.matched_terms
         out: list[list[dict[str, Any]]] = []
         for r in range(len(rows)):
@@ -1513,8 +1517,11 @@ class MatchIndex:
             present = set(matched)
             totals: dict[int, float] = {}
             for t, value in zip(matched, values_sorted[bounds[r] : bounds[r + 1]], strict=True):
-                whole = next((w for w in wholes[t] if w in present), t)
-                totals[whole] = totals.get(whole, 0.0) + value
+                for whole in wholes[t]:  # longest first; most terms have none
+                    if whole in present:
+                        t = whole
+                        break
+                totals[t] = totals.get(t, 0.0) + value
             listed = sorted(totals.items(), key=lambda item: (-item[1], label_rank[item[0]]))
             out.append(
                 [
@@ -2571,9 +2578,18 @@ def _wholes(labels: Sequence[str]) -> list[list[int]]:
     for label in labels:
         holders: list[int] = []
         pos = joined.find(label) if label else -1
+        # A label with no Latin letter at either end cannot cut a Latin word.
+        latin = (
+            bool(_LATIN_CHAR.match(label[0]) or _LATIN_CHAR.match(label[-1])) if label else False
+        )
         while pos >= 0:
             k = order[bisect.bisect_right(starts, pos) - 1]
-            if (not holders or holders[-1] != k) and _contains(labels[k], label):
+            holder = labels[k]
+            if (
+                len(holder) > len(label)
+                and (not holders or holders[-1] != k)
+                and (not latin or _contains(holder, label))
+            ):
                 holders.append(k)
             pos = joined.find(label, pos + 1)
         wholes.append(holders)
