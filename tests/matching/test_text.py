@@ -81,6 +81,13 @@ def test_english_glossary_covers_common_test_material_and_food_words(analyzer: A
     assert {"振动", "湿度", "老化", "橡胶"} <= set(words)
     assert "酸奶" in analyzer.words("low sugar yogurt flavours")
     assert "风味" in analyzer.words("low sugar yogurt flavours")
+    # Robotics and plastics: met as words, or as the bigram of a word jieba does not know.
+    terms = set(analyzer.analyze("grasp tests, fingertip force control, obstacle avoidance"))
+    assert {"抓取", "指尖", BIGRAM_PREFIX + "力控", BIGRAM_PREFIX + "避障"} <= terms
+    terms = set(analyzer.analyze("halogen-free PC/ABS, twin-screw extrusion, notched impact"))
+    assert {BIGRAM_PREFIX + "无卤", "双螺杆", "缺口", "冲击"} <= terms
+    # The British spelling has a stem of its own (homogenis), and its own entry.
+    assert {"均质", BIGRAM_PREFIX + "均质"} & set(analyzer.analyze("homogenisation"))
 
 
 def test_no_bigram_spans_a_particle(analyzer: Analyzer) -> None:
