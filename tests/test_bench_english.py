@@ -15,7 +15,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 def test_the_english_demands_are_english_and_name_dev_demands() -> None:
     demands = json.loads(english.ENGLISH.read_text("utf-8"))["demands"]
-    assert len(demands) >= 10
+    assert len(demands) >= 10 and any(d.get("held_out") for d in demands)
     assert len({d["ref"] for d in demands}) == len(demands)
     for d in demands:
         assert re.fullmatch(r"D\d{3}", d["ref"])
@@ -68,4 +68,5 @@ def test_it_ranks_each_demand_in_both_languages(
     english.main(["--data", str(tmp_path / "dev.json"), "--english", str(tmp_path / "en.json")])
     out = capsys.readouterr().out
     assert re.search(r"^D001\s+1\.0000\s+1\.0000\s+Sodium-ion", out, re.MULTILINE), out
-    assert "english keeps 100.0%" in out
+    assert "mean of read (1): chinese 1.0000, english 1.0000, english keeps 100.0%" in out
+    assert "held out (" not in out  # no held-out demand in this file
