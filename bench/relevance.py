@@ -6,6 +6,10 @@ Figures (kind=all, the whole supplier list ranked for every demand):
 - ``MRR``      reciprocal rank of the first supplier graded >= 2 ("good" or "ideal");
 - ``R@10``     share of the suppliers graded >= 2 found in the top ten.
 
+And for ``GET /v1/{platforms,manufacturers}/{id}/similar``: nDCG@10 of ``MatchIndex.similar``
+against a ground truth read off the grades (``substitutes``: two suppliers are alike as far as
+the same demands grade both good), beside BM25 with the supplier's own text as the query.
+
 Unlisted suppliers are grade 0 (see ``FORMAT.md``). Both rankers drop suppliers lacking a
 required certification (the same ``normalize_certification``). The peer is BM25 (``bm25s``,
 Lucene variant, k1=1.5, b=0.75) over jieba search-mode tokens (lower-cased, punctuation
@@ -230,6 +234,48 @@ def chains_of(d: dict[str, Any], taxonomy: Taxonomy) -> list[str]:
     return names or ["(none named)"]
 
 
+def substitutes(demands: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Ground truth for "suppliers like this one", read off the demands' grades: t is like s
+    with grade max over demands of min(grade of s, grade of t), counting only demands that
+    grade both 2 or more (both good for the same need)."""
+    like: dict[str, dict[str, int]] = {}
+    for d in demands:
+        good = {s: g for s, g in d["relevance"].items() if g >= GOOD}
+        for s, gs in good.items():
+            for t, gt in good.items():
+                if s != t:
+                    mine = like.setdefault(s, {})
+                    mine[t] = max(mine.get(t, 0), min(gs, gt))
+    return like
+
+
+def similar_ndcg(
+    suppliers: Sequence[SupplierDoc],
+    demands: Sequence[dict[str, Any]],
+    taxonomy: Taxonomy,
+    weights: RankingWeights,
+    bm25_rank: Ranker,
+) -> tuple[int, float, float]:
+    """(suppliers judged, nDCG@10 of ``MatchIndex.similar``, of BM25 with the supplier's own
+    text as the query, itself left out)."""
+    index = MatchIndex.build(suppliers, taxonomy, weights)
+    docs = {s.id: s for s in suppliers}
+    ours_scores, bm25_scores = [], []
+    for s, grades in substitutes(demands).items():
+        ours_scores.append(ndcg([m.supplier_id for m in index.similar(s, len(suppliers))], grades))
+        doc = docs[s]
+        query = DemandQuery(
+            title=doc.name,
+            description=" ".join((doc.description, *doc.capabilities, *doc.equipment)),
+            industry_chains=doc.industry_chains,
+            tags=doc.tags,
+        )
+        bm25_scores.append(ndcg([t for t in bm25_rank(query) if t != s], grades))
+    if not ours_scores:
+        return 0, float("nan"), float("nan")
+    return len(ours_scores), statistics.fmean(ours_scores), statistics.fmean(bm25_scores)
+
+
 def weights_from(overrides: Sequence[str]) -> RankingWeights:
     """``RankingWeights`` with ``name=value`` overrides, each value read as its field's type;
     ValueError names a field that does not exist or a value that does not parse."""
@@ -332,6 +378,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{chain:24} {len(members):3d} {cells[0]:10.4f} {cells[1]:10.4f} {cells[2]:11.4f} "
             f"{cells[3]:11.4f}{flag}"
         )
+
+    judged, ours_similar, bm25_similar = similar_ndcg(
+        suppliers, demands, taxonomy, weights, bm25_rank
+    )
+    print(
+        f"\n== similar suppliers: {judged} suppliers graded >= {GOOD} for some demand; t is like "
+        "s as far as both serve the same demands =="
+    )
+    print(f"nDCG@10  bm25 {bm25_similar:.4f}  ours {ours_similar:.4f}")
 
     print("\n== ten worst demands for ours (full form, nDCG@10) ==")
     titles = {d["ref"]: d["title"] for d in demands}

@@ -45,3 +45,14 @@ def test_a_bad_override_is_refused_with_its_reason(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         relevance.weights_from([override])
+
+
+def test_substitutes_are_suppliers_good_for_the_same_demands(relevance: ModuleType) -> None:
+    demands = [
+        {"relevance": {"P1": 3, "P2": 2, "P3": 1}},
+        {"relevance": {"P1": 2, "P2": 3, "M1": 3}},
+    ]
+    like = relevance.substitutes(demands)
+    assert like["P1"] == {"P2": 2, "M1": 2}  # min of the pair, best over the demands
+    assert like["P2"] == {"P1": 2, "M1": 3}
+    assert "P3" not in like and "P3" not in like["P1"]  # a partial match is nobody's substitute

@@ -1004,11 +1004,7 @@ class MatchIndex:
         w = self.weights
         capped: dict[str, npt.NDArray[np.bool_]] = {}
         if disclaimed is not None:
-            ruling_out = disclaimed >= np.float32(w.disclaimer_substantive)
-            total, over, ratio = self._cap(total, ruling_out, w.disclaimer_cap)
-            if over is not None:
-                factors["disclaimer"][over] *= ratio
-                capped["disclaimer"] = over
+            total = self._disclaimer_cap(total, disclaimed, factors, capped)
         misses: list[tuple[str, npt.NDArray[np.bool_]]] = []
         if "stage" in factors:
             gap = self._stage_gap[candidates, STAGES.index(demand.stage or "")]
@@ -1026,6 +1022,31 @@ class MatchIndex:
                     taken |= rows
                     capped[name] = rows
         return total, capped
+
+    def _disclaimer_cap(
+        self,
+        total: FloatArray,
+        disclaimed: FloatArray,
+        factors: dict[str, FloatArray],
+        capped: dict[str, npt.NDArray[np.bool_]],
+    ) -> FloatArray:
+        """Totals with the suppliers ruling the query out substantively capped
+        (``RankingWeights.disclaimer_cap``), the cap taken into ``factors["disclaimer"]`` and
+        the rows it capped noted in ``capped``."""
+        w = self.weights
+        ruling_out = disclaimed >= np.float32(w.disclaimer_substantive)
+        total, over, ratio = self._cap(total, ruling_out, w.disclaimer_cap)
+        if over is not None:
+            factors["disclaimer"][over] *= ratio
+            capped["disclaimer"] = over
+        return total
+
+    def _disclaimer_factor(self, disclaimed: FloatArray) -> FloatArray:
+        """1 - ``RankingWeights.disclaimer`` x the cosine of the query with what a supplier
+        rules out."""
+        return (np.float32(1.0) - np.float32(self.weights.disclaimer) * disclaimed).astype(
+            np.float32
+        )
 
     def _cap(
         self, total: FloatArray, flagged: npt.NDArray[np.bool_], share: float
@@ -1053,7 +1074,10 @@ class MatchIndex:
 
     def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
         """Suppliers like this one (any kind, never itself): the same text, chain and tag
-        scores with the supplier's own profile as the query, and no constraints."""
+        scores with the supplier's own profile as the query. The one constraint is the
+        disclaimer: a supplier that says it does not do what this one does is no substitute
+        for it, lowered and capped as for a demand (``RankingWeights.disclaimer``,
+        ``disclaimer_cap``); nothing else of a demand (stage, kind, district) applies."""
         i = self._row_of(supplier_id)
         if i is None or limit <= 0:
             return []
@@ -1070,12 +1094,23 @@ class MatchIndex:
         eligible = np.ones(self._size_rows(), dtype=bool) if eligible is None else eligible.copy()
         eligible[i] = False
 
+        any_disclaimers = bool(self._main.Dr.nnz or self._delta.Dr.nnz)
+
         def score(candidates: IntArray, similarity: FloatArray, best: float) -> _Scored:
             chain_score = self._chain_scores(weighted_slots, candidates)
-            relative, total = self._combine_parts(
-                similarity, best, w.chain * chain_score, tag_score[candidates], {}
+            factors: dict[str, FloatArray] = {}
+            disclaimed = (
+                self._disclaimed_scores(candidates, cols, data) if any_disclaimers else None
             )
-            return _Scored(candidates, similarity, relative, total, chain_score, {})
+            if disclaimed is not None:
+                factors["disclaimer"] = self._disclaimer_factor(disclaimed)
+            relative, total = self._combine_parts(
+                similarity, best, w.chain * chain_score, tag_score[candidates], factors
+            )
+            capped: dict[str, npt.NDArray[np.bool_]] = {}
+            if disclaimed is not None:
+                total = self._disclaimer_cap(total, disclaimed, factors, capped)
+            return _Scored(candidates, similarity, relative, total, chain_score, factors, capped)
 
         scored = self._search(
             (cols, data), (tag_score, bool(tag_hits)), eligible, score, limit, (w.chain, 1.0)
@@ -1083,6 +1118,20 @@ class MatchIndex:
         best = self._top(scored, limit)
         terms = self._top_terms(cols, data, [d for d, _ in best])
         hit_credits = {key: dict(matches) for key, matches in tag_hits.items()}
+
+        def ruling_out(d: int, j: int) -> list[dict[str, Any]]:
+            factor = scored.factors.get("disclaimer")
+            if factor is None or factor[j] >= 1:
+                return []
+            capped = scored.capped.get("disclaimer")
+            was_capped = capped is not None and bool(capped[j])
+            query = (cols, data)
+            return [
+                self._disclaimer_entry(
+                    d, float(factor[j]), query, was_capped, "what this supplier does"
+                )
+            ]
+
         return [
             self._match(
                 d,
@@ -1090,7 +1139,7 @@ class MatchIndex:
                 text=(float(scored.similarity[j]), float(scored.relative[j]), matched),
                 chain=(w.chain, float(scored.chain_score[j]), weighted_slots, "given"),
                 tags=(float(tag_score[d]), hit_credits, tag_weights),
-                constraints=[],
+                constraints=ruling_out(d, j),
             )
             for (d, j), matched in zip(best, terms, strict=True)
         ]
@@ -1875,9 +1924,7 @@ class MatchIndex:
             factors["batch"] = self._batch_factors(candidates, cues.quantities)
         if disclaimed is not None:
             overlap = np.minimum(disclaimed, np.float32(1.0))
-            factors["disclaimer"] = (np.float32(1.0) - np.float32(w.disclaimer) * overlap).astype(
-                np.float32
-            )
+            factors["disclaimer"] = self._disclaimer_factor(overlap)
         return factors
 
     def _batch_factors(self, candidates: IntArray, quantities: Batch) -> FloatArray:
@@ -1979,21 +2026,7 @@ class MatchIndex:
                 reason = self._batch_reason(doc, cues.quantities, factor)
             elif name == "disclaimer":
                 if factor < 1:  # listed only for a supplier ruling out some of the demand
-                    details = self._disclaimed(d, query)
-                    if name in capped:
-                        details["reason"] += (
-                            "; a partial match at best: its score is capped near "
-                            f"{self.weights.disclaimer_cap:g} times the best supplier's that "
-                            "rules out nothing"
-                        )
-                    out.append(
-                        {
-                            "name": name,
-                            "factor": round(factor, 6),
-                            **details,
-                            "capped": name in capped,
-                        }
-                    )
+                    out.append(self._disclaimer_entry(d, factor, query, name in capped))
                 continue
             elif name == "outcomes" and outcomes is not None:
                 counts = outcomes.counts.get(doc.id, OutcomeCounts())
@@ -2044,7 +2077,28 @@ class MatchIndex:
             )
         return f"its batch limits ({stated}) meet or do not bear on the demand's {asked}"
 
-    def _disclaimed(self, d: int, query: tuple[IntArray, FloatArray]) -> dict[str, Any]:
+    def _disclaimer_entry(
+        self,
+        d: int,
+        factor: float,
+        query: tuple[IntArray, FloatArray],
+        capped: bool,
+        wanted: str = "what the demand asks",
+    ) -> dict[str, Any]:
+        """The ``disclaimer`` constraint of row ``d`` in an explanation; ``wanted`` says what
+        the query is."""
+        details = self._disclaimed(d, query, wanted)
+        if capped:
+            details["reason"] += (
+                "; a partial match at best: its score is capped near "
+                f"{self.weights.disclaimer_cap:g} times the best supplier's that rules out "
+                "nothing"
+            )
+        return {"name": "disclaimer", "factor": round(factor, 6), **details, "capped": capped}
+
+    def _disclaimed(
+        self, d: int, query: tuple[IntArray, FloatArray], wanted: str = "what the demand asks"
+    ) -> dict[str, Any]:
         """The reason of a disclaimer factor: the demand's terms the supplier disclaims (the
         largest contributions first) and the statements holding them, as written."""
         cols, data = query
@@ -2060,12 +2114,14 @@ class MatchIndex:
             for value, j in zip(values, cols[at_query].tolist(), strict=True)
         ]
         labels = [label for _, label in contributions]
-        terms = [
-            label
-            for _, label in sorted(contributions)
-            # a part of another disclaimed term (碳化 of 碳化硅) adds nothing
-            if not any(label != other and label in other for other in labels)
-        ][: self.weights.matched_terms]
+        terms = list(
+            dict.fromkeys(  # a word and its bigram (碳化, ~碳化) are labelled alike
+                label
+                for _, label in sorted(contributions)
+                # a part of another disclaimed term (碳化 of 碳化硅) adds nothing
+                if not any(label != other and label in other for other in labels)
+            )
+        )[: self.weights.matched_terms]
         if not terms:
             return _nothing_disclaimed()
         doc = self._doc(d)
@@ -2076,7 +2132,7 @@ class MatchIndex:
             if part and any(t in self._analyzer.normalize(part) for t in terms)
         ]
         return {
-            "reason": "says it does not do what the demand asks: " + ", ".join(terms),
+            "reason": f"says it does not do {wanted}: " + ", ".join(terms),
             "terms": terms,
             "statements": statements,
         }

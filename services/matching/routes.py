@@ -119,6 +119,11 @@ def matching_router() -> APIRouter:
             response_model=SimilarResponse,
             operation_id=operation,
             summary=f"Suppliers like this {kind}",
+            description="Platforms and manufacturers like this one, best first, never itself: "
+            "the text, industry-chain and tag scores of a match, with this supplier's own "
+            "profile (what it affirms) as the query. A supplier that says it does not do what "
+            "this one does is no substitute for it: it is lowered and capped as for a demand "
+            "and shows a `disclaimer` constraint; no other constraint applies.",
             responses=STORED_ERRORS,
         )
 

@@ -1161,6 +1161,53 @@ def test_similar_reads_only_what_a_supplier_affirms(taxonomy: Taxonomy) -> None:
     assert "mosfet" in terms and not any("碳化" in t for t in terms)
 
 
+def test_a_supplier_ruling_out_what_this_one_does_is_no_substitute_for_it(
+    taxonomy: Taxonomy,
+) -> None:
+    """The silicon line shares MOSFET and 工程批流片 with the SiC line but says it cannot take
+    SiC wafers: listed below the SiC lab, with the disclaimer constraint, lowered and capped
+    as for a demand."""
+    sic_lab = SupplierDoc(
+        id="p-sic-lab",
+        kind="platform",
+        name="功率器件可靠性实验室",
+        description="碳化硅器件高温反偏可靠性测试。",
+        industry_chains=("半导体及集成电路",),
+        tags=("可靠性测试",),
+    )
+    index = MatchIndex.build([SIC_FAB, SILICON_FAB, sic_lab, *CATALOG], taxonomy)
+    similar = index.similar("p-sic")
+    assert ids(similar)[:2] == ["p-sic-lab", "p-silicon"]
+    silicon = by_id(similar, "p-silicon")
+    limit = constraint(silicon, "disclaimer")
+    assert limit["factor"] < 1.0 and limit["capped"] is True
+    assert limit["statements"] == ["不能加工碳化硅晶圆"]
+    assert "what this supplier does" in limit["reason"]
+    assert len(limit["terms"]) == len(set(limit["terms"]))
+    e = silicon.explanation
+    assert e["base"] + limit["effect"] == pytest.approx(silicon.score, abs=2e-6)
+    weights = RankingWeights()
+    uncapped = MatchIndex.build(
+        [SIC_FAB, SILICON_FAB, sic_lab, *CATALOG],
+        taxonomy,
+        replace(weights, disclaimer_cap=math.inf),
+    ).similar("p-sic")
+    blind = MatchIndex.build(
+        [SIC_FAB, SILICON_FAB, sic_lab, *CATALOG],
+        taxonomy,
+        replace(weights, disclaimer=0.0, disclaimer_cap=math.inf),
+    ).similar("p-sic")
+    assert ids(blind)[0] == "p-silicon"  # read without its disclaimer, its words would win
+    assert_capped(
+        silicon,
+        by_id(uncapped, "p-silicon"),
+        weights.disclaimer_cap * by_id(similar, "p-sic-lab").score,
+        weights,
+    )
+    # Nothing of a demand applies: the clean suppliers carry no constraint.
+    assert by_id(similar, "p-sic-lab").explanation["constraints"] == []
+
+
 # ------------------------------------------------------------------ batch sizes
 
 CELL_DEMAND = DemandQuery(
