@@ -888,15 +888,17 @@ class MatchIndex:
                 for doc in (self._doc(d),)
             ]
         best = self._top(scored, limit)
-        terms = self._top_terms(cols, data, [d for d, _ in best])
+        spell = _as_written((demand.title, *demand.tags, demand.description))
+        terms = self._top_terms(cols, data, [d for d, _ in best], spell)
         hit_credits = {key: dict(matches) for key, matches in tag_hits.items()}
+        tag_names = self._demand_tag_names(demand, tag_weights, spell)
         return [
             self._match(
                 d,
                 float(scored.total[j]),
                 text=(float(scored.similarity[j]), float(scored.relative[j]), matched),
                 chain=(chain_weight, float(scored.chain_score[j]), slots, chain_source),
-                tags=(float(tag_score[d]), hit_credits, tag_weights),
+                tags=(float(tag_score[d]), hit_credits, tag_weights, tag_names),
                 constraints=self._constraint_details(
                     demand,
                     (d, j),
@@ -1116,8 +1118,10 @@ class MatchIndex:
             (cols, data), (tag_score, bool(tag_hits)), eligible, score, limit, (w.chain, 1.0)
         )
         best = self._top(scored, limit)
-        terms = self._top_terms(cols, data, [d for d, _ in best])
+        spell = _as_written((doc.name, *doc.tags, *doc.capabilities, doc.description))
+        terms = self._top_terms(cols, data, [d for d, _ in best], spell)
         hit_credits = {key: dict(matches) for key, matches in tag_hits.items()}
+        tag_names = {self._tag_key(t): t for t in reversed(doc.tags)}
 
         def ruling_out(d: int, j: int) -> list[dict[str, Any]]:
             factor = scored.factors.get("disclaimer")
@@ -1138,7 +1142,7 @@ class MatchIndex:
                 float(scored.total[j]),
                 text=(float(scored.similarity[j]), float(scored.relative[j]), matched),
                 chain=(w.chain, float(scored.chain_score[j]), weighted_slots, "given"),
-                tags=(float(tag_score[d]), hit_credits, tag_weights),
+                tags=(float(tag_score[d]), hit_credits, tag_weights, tag_names),
                 constraints=ruling_out(d, j),
             )
             for (d, j), matched in zip(best, terms, strict=True)
@@ -1528,7 +1532,11 @@ class MatchIndex:
         return cols, (data / norm if norm > 0 else data).astype(np.float32)
 
     def _top_terms(
-        self, cols: IntArray, data: FloatArray, rows: Sequence[int]
+        self,
+        cols: IntArray,
+        data: FloatArray,
+        rows: Sequence[int],
+        spell: Callable[[str], str] = str,
     ) -> list[list[dict[str, Any]]]:
         """For each of ``rows``, the query terms contributing most to its cosine, largest
         first, equal contributions by label. A term inside a longer one the row also matched
@@ -1537,23 +1545,21 @@ class MatchIndex:
         names the demand's words as written, each with all it brought. A piece the row
         matched alone (电池 without 燃料电池) is listed as itself.
 
+        Each term is named as ``spell`` writes it (as the demand does: PCBA, not pcba).
+
         The rows' weights of the query's terms come from the inverted index (one binary
-        search per term for all the rows), then one sort orders every row's terms; the
-        per-row loop touches only the terms it lists or passes over."""
+        search per term for all the rows); the per-row loop then adds up each row's few
+        matched terms."""
         if not len(cols) or not rows:
             return [[] for _ in rows]
         values = self._values_at(rows, cols)
-        owners, at = np.nonzero(values)  # by row, then by query term
+        owners, at = np.nonzero(values)  # grouped by row (row-major order)
         values = values[owners, at] * data[at]
         cached = self._term_labels.get
         labels = [cached(j) or self._term_label(j) for j in cols.tolist()]
-        label_rank = np.empty(len(labels), dtype=np.int64)
-        label_rank[sorted(range(len(labels)), key=labels.__getitem__)] = np.arange(len(labels))
-        # Grouped by row, largest contribution first, ties by label.
-        order = np.lexsort((label_rank[at], -values, owners))
-        bounds = np.searchsorted(owners[order], np.arange(len(rows) + 1)).tolist()
-        values_sorted = values[order].tolist()
-        terms_sorted = at[order].tolist()
+        bounds = np.searchsorted(owners, np.arange(len(rows) + 1)).tolist()
+        values_sorted = values.tolist()
+        terms_sorted = at.tolist()
         # Only the terms some row matched can hold or be pieces.
         matched_any = np.unique(at).tolist()
         wholes: list[list[int]] = [[] for _ in labels]
@@ -1564,18 +1570,20 @@ class MatchIndex:
         for r in range(len(rows)):
             matched = terms_sorted[bounds[r] : bounds[r + 1]]
             present = set(matched)
-            totals: dict[int, float] = {}
+            # By label: a word and its bigram (碳化, ~碳化) are one term to a reader.
+            totals: dict[str, float] = {}
             for t, value in zip(matched, values_sorted[bounds[r] : bounds[r + 1]], strict=True):
                 for whole in wholes[t]:  # longest first; most terms have none
                     if whole in present:
                         t = whole
                         break
-                totals[t] = totals.get(t, 0.0) + value
-            listed = sorted(totals.items(), key=lambda item: (-item[1], label_rank[item[0]]))
+                label = labels[t]
+                totals[label] = totals.get(label, 0.0) + value
+            listed = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
             out.append(
                 [
-                    {"term": labels[t], "contribution": round(value, 6)}
-                    for t, value in listed[:limit]
+                    {"term": spell(label), "contribution": round(value, 6)}
+                    for label, value in listed[:limit]
                 ]
             )
         return out
@@ -1742,6 +1750,18 @@ class MatchIndex:
         for found in self._tag_finder.find(text):
             weights.setdefault(self._tag_synonyms.get(found, found), self.weights.tag_in_text)
         return weights
+
+    def _demand_tag_names(
+        self, demand: DemandQuery, tag_weights: dict[str, float], spell: Callable[[str], str]
+    ) -> dict[str, str]:
+        """Each demand tag key as the demand writes it: the tag it gave (热蔓延, not its
+        canonical 热扩散), or the words its text holds."""
+        names = {key: spell(key) for key in tag_weights}
+        for tag in reversed(demand.tags):  # the first tag of a key wins
+            key = self._tag_key(tag)
+            if key in names:
+                names[key] = tag
+        return names
 
     def _tag_matches(self, key: str) -> tuple[tuple[int, float], ...]:
         """Catalog tags matching one demand tag, with their credit (cached per tag
@@ -2161,14 +2181,14 @@ class MatchIndex:
         *,
         text: tuple[float, float, list[dict[str, Any]]],
         chain: tuple[float, float, list[Slot], str],
-        tags: tuple[float, dict[str, dict[int, float]], dict[str, float]],
+        tags: tuple[float, dict[str, dict[int, float]], dict[str, float], dict[str, str]],
         constraints: list[dict[str, Any]],
     ) -> Match:
         w = self.weights
         doc = self._doc(d)
         similarity, relative, terms = text
         chain_weight, chain_score, slots, source = chain
-        tag_score, hit_credits, tag_weights = tags
+        tag_score, hit_credits, tag_weights, tag_names = tags
         parts = {
             "text": w.text * relative,
             "chain": chain_weight * chain_score,
@@ -2206,7 +2226,7 @@ class MatchIndex:
                 "score": round(tag_score, 6),
                 "weight": w.tag,
                 "contribution": round(parts["tags"], 6),
-                "matched_tags": self._matched_tags(doc, hit_credits, tag_weights),
+                "matched_tags": self._matched_tags(doc, hit_credits, tag_weights, tag_names),
             },
             "constraints": constraints,
         }
@@ -2247,9 +2267,11 @@ class MatchIndex:
         doc: SupplierDoc,
         hit_credits: dict[str, dict[int, float]],
         tag_weights: dict[str, float],
+        tag_names: dict[str, str],
     ) -> list[dict[str, Any]]:
         """Per demand tag (``hit_credits``: the catalog tags matching it, by tag id, with
-        their credit), the supplier's best-credited tag among them."""
+        their credit; ``tag_names``: each as the demand writes it), the supplier's
+        best-credited tag among them."""
         key_of, vocabulary = self._tag_keys_of.get, self._tag_vocabulary.get
         doc_tags = {vocabulary(key_of(t) or self._tag_key(t), -1): t for t in doc.tags}
         matched = []
@@ -2259,7 +2281,7 @@ class MatchIndex:
                 credit, tag = max(found)
                 matched.append(
                     {
-                        "demand_tag": key,
+                        "demand_tag": tag_names.get(key, key),
                         "supplier_tag": tag,
                         "credit": round(credit, 6),
                         "weight": tag_weights[key],
@@ -2615,6 +2637,32 @@ def _vstack(a: Any, b: Any) -> Any:
         b = sp.csr_matrix(b, shape=(b.shape[0], width)) if b.shape[1] != width else b
         return sp.vstack([a, b], format="csr")
     return np.concatenate([a, b])
+
+
+def _as_written(texts: Iterable[str]) -> Callable[[str], str]:
+    """A term as the texts write it (``pcba`` -> PCBA, ``smt贴片`` -> SMT贴片): its first
+    occurrence in them, compared in lower case, unless that cuts a Latin word (a stem such
+    as ``prototyp`` stays as it is); else the term itself (traditional Chinese, an alias's
+    canonical term)."""
+    raw = "\n".join(unicodedata.normalize("NFKC", t) for t in texts)
+    lowered = raw.lower()
+    if len(lowered) != len(raw):  # a character whose lower case is longer: positions shift
+        return lambda term: term
+
+    def spell(term: str) -> str:
+        at = lowered.find(term) if term else -1
+        while at >= 0:
+            end = at + len(term)
+            before = lowered[at - 1] if at else " "
+            after = lowered[end] if end < len(lowered) else " "
+            if not (_LATIN_CHAR.match(before) and _LATIN_CHAR.match(term[0])) and not (
+                _LATIN_CHAR.match(after) and _LATIN_CHAR.match(term[-1])
+            ):
+                return raw[at:end]
+            at = lowered.find(term, at + 1)
+        return term
+
+    return spell
 
 
 def _wholes(labels: Sequence[str]) -> list[list[int]]:

@@ -1172,7 +1172,11 @@ class Analyzer:
                 token = token.strip()
                 if not token or not _HAS_CJK.search(token):
                     continue  # punctuation, spaces and pure Latin (handled by the Latin pass)
-                if (len(token) == 1 and token not in lone) or token in CHINESE_STOP_WORDS:
+                # A single character is a term only where it stands alone, between Latin
+                # words (6061 铝 housing), and never when it is a particle (IGBT与MOSFET's 与).
+                if len(token) == 1 and (token not in lone or token in BIGRAM_BREAKS):
+                    continue
+                if token in CHINESE_STOP_WORDS:
                     continue
                 words.append(token)
             if canonical is not None and self._synonyms:

@@ -339,6 +339,36 @@ def test_matched_terms_are_the_demands_words_with_all_their_pieces(taxonomy: Tax
     assert whole > pieces["电池"]
 
 
+def test_matched_terms_and_tags_are_written_as_the_demand_writes_them(
+    taxonomy: Taxonomy,
+) -> None:
+    """Terms are compared in lower case and tags by their canonical term (热蔓延 is 热扩散),
+    but the explanation names them as the demand wrote them."""
+    safety = SupplierDoc(
+        id="p-safety",
+        kind="platform",
+        name="电池安全测试平台",
+        description="电芯热扩散与针刺测试，出具CNAS报告",
+        industry_chains=("新能源",),
+        tags=("热扩散",),
+    )
+    index = MatchIndex.build([safety, *CATALOG], taxonomy, workers=0)
+    demand = DemandQuery(
+        title="电池包热蔓延测试", description="Pack级热蔓延测试，需CNAS报告", tags=("热蔓延",)
+    )
+    e = index.rank(demand, limit=1)[0].explanation
+    assert e["tags"]["matched_tags"] == [
+        {"demand_tag": "热蔓延", "supplier_tag": "热扩散", "credit": 1.0, "weight": 1.0}
+    ]
+    terms = [t["term"] for t in e["text"]["matched_terms"]]
+    assert "CNAS" in terms and "cnas" not in terms
+    text = demand.title + demand.description
+    assert all(term in text for term in terms if term.isascii()), terms
+    smt = index.rank(DemandQuery(title="PCBA首批SMT贴片打样"), limit=1)[0]
+    assert smt.supplier_id == "m-smt"
+    assert {"SMT贴片", "打样"} <= {t["term"] for t in smt.explanation["text"]["matched_terms"]}
+
+
 def test_explanation_is_json_ready(index: MatchIndex) -> None:
     import json
 
@@ -950,7 +980,7 @@ def test_a_supplier_is_not_matched_on_what_it_disclaims_and_falls_for_it(
     assert ids(results)[:2] == ["p-sic", "p-silicon"]
     silicon = by_id(results, "p-silicon")
     matched = {t["term"] for t in silicon.explanation["text"]["matched_terms"]}
-    assert "mosfet" in matched and not any("碳化" in t for t in matched)
+    assert "MOSFET" in matched and not any("碳化" in t for t in matched)  # as the demand writes it
     limit = constraint(silicon, "disclaimer")
     assert 0.5 <= limit["factor"] < 1.0
     assert any(t.startswith("碳化") for t in limit["terms"])  # 碳化|硅晶圆 as jieba cuts it
@@ -1158,7 +1188,8 @@ def test_similar_reads_only_what_a_supplier_affirms(taxonomy: Taxonomy) -> None:
         for m in index.similar("p-silicon")
         for t in m.explanation["text"]["matched_terms"]
     }
-    assert "mosfet" in terms and not any("碳化" in t for t in terms)
+    assert "MOSFET" in terms and not any("碳化" in t for t in terms)
+    assert "与" not in terms  # IGBT与MOSFET: a particle is no term
 
 
 def test_a_supplier_ruling_out_what_this_one_does_is_no_substitute_for_it(
