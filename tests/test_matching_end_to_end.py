@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -142,6 +143,42 @@ def test_a_supplier_whose_batches_miss_the_demands_quantity_says_so(api: TestCli
     )
     assert batch["factor"] < 1 and batch["effect"] < 0
     assert "单款起订量3000件" in batch["reason"] and "200件" in batch["reason"]
+
+
+def test_reasons_come_in_the_language_the_caller_accepts(api: TestClient) -> None:
+    """Through the gateway: Accept-Language picks the reasons' language, Content-Language
+    says which, Vary tells caches; the rest of the answer is the same."""
+    battery, _garments, version = seed(api)
+    body = {"title": "针织开衫打样", "description": "新款针织开衫打样，首单200件。"}
+    answers = {}
+    for header in (None, "zh-CN,zh;q=0.9,en;q=0.8", "fr"):
+        headers = {"Accept-Language": header} if header else {}
+        response = api.post(
+            "/v1/match", params={"min_version": version}, json=body, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        assert "Accept-Language" in response.headers["Vary"]
+        answers[header] = (response.headers["Content-Language"], response.json())
+    assert [language for language, _ in answers.values()] == ["en", "zh", "en"]
+    english, chinese = answers[None][1], answers["zh-CN,zh;q=0.9,en;q=0.8"][1]
+    assert english == answers["fr"][1]
+
+    def reasons(answer: dict) -> list[str]:
+        return [c["reason"] for r in answer["results"] for c in r["explanation"]["constraints"]]
+
+    assert reasons(english) and all(re.search(r"[a-z]{3}", r) for r in reasons(english))
+    assert all(re.search(r"[\u4e00-\u9fff]", r) for r in reasons(chinese))
+    assert reasons(english) != reasons(chinese)
+
+    def without_reasons(answer: dict) -> dict:
+        for r in answer["results"]:
+            for c in r["explanation"]["constraints"]:
+                c.pop("reason")
+        return answer
+
+    assert without_reasons(english) == without_reasons(chinese)
+    similar = api.get(f"/v1/platforms/{battery['id']}/similar", headers={"Accept-Language": "zh"})
+    assert similar.status_code == 200 and similar.headers["Content-Language"] == "zh"
 
 
 def test_ad_hoc_match_validates_its_body(api: TestClient) -> None:

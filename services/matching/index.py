@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from services.matching.catalog_client import CatalogChange, CatalogClient, CatalogUnavailable
+from services.matching.messages import Language
 from services.matching.outcomes import KindOutcomes, OutcomeSnapshot, OutcomeStats, demand_kind
 from services.matching.ranking import DemandQuery, Match, SupplierDoc
 
@@ -40,9 +41,12 @@ class RankingIndex(Protocol):
         outcomes: KindOutcomes | None = None,
         *,
         explain: bool = True,
+        language: Language = "en",
     ) -> list[Match]: ...
 
-    def similar(self, supplier_id: str, limit: int = 10) -> list[Match]: ...
+    def similar(
+        self, supplier_id: str, limit: int = 10, *, language: Language = "en"
+    ) -> list[Match]: ...
 
     def with_changes(
         self, upserts: Sequence[SupplierDoc], deletes: Sequence[str]

@@ -97,6 +97,7 @@ except ImportError:  # pragma: no cover - a scipy that moved them: the public pa
     _csr_matvec = _csr_row_index = None
 
 from services.matching.disclaimers import split_disclaimers
+from services.matching.messages import DEFAULT_LANGUAGE, Language, join, kind_name, say
 from services.matching.outcomes import KindOutcomes, OutcomeCounts, outcome_factor
 from services.matching.quantities import (
     Batch,
@@ -535,9 +536,9 @@ class _Segment:
 _NO_ROWS: IntArray = np.zeros(0, dtype=np.int32)
 
 
-def _nothing_disclaimed() -> dict[str, Any]:
+def _nothing_disclaimed(language: Language = DEFAULT_LANGUAGE) -> dict[str, Any]:
     """The disclaimer constraint's details when the supplier rules out none of the demand."""
-    return {"reason": "states no limit that meets the demand", "terms": [], "statements": []}
+    return {"reason": say("disclaims_nothing", language), "terms": [], "statements": []}
 
 
 _COUNT_SLICE = 8192
@@ -831,9 +832,11 @@ class MatchIndex:
         outcomes: KindOutcomes | None = None,
         *,
         explain: bool = True,
+        language: Language = DEFAULT_LANGUAGE,
     ) -> list[Match]:
         """The best ``limit`` suppliers for ``demand``, best first; ``outcomes``: the evidence
-        of earlier matches of the demand's kind (``services.matching.outcomes``), if any.
+        of earlier matches of the demand's kind (``services.matching.outcomes``), if any;
+        ``language``: that of the explanations' reasons (``services.matching.messages``).
         ``explain=False`` skips the explanations (an empty dict each): the same suppliers in
         the same order, for callers that need only ids and scores (the webhook notifier), at
         about half the cost."""
@@ -907,6 +910,7 @@ class MatchIndex:
                     outcomes,
                     (cols, data),
                     capped={name for name, rows in scored.capped.items() if rows[j]},
+                    language=language,
                 ),
             )
             for (d, j), matched in zip(best, terms, strict=True)
@@ -1074,7 +1078,9 @@ class MatchIndex:
         total[over] = after
         return total, over, (after / before).astype(np.float32)
 
-    def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
+    def similar(
+        self, supplier_id: str, limit: int = 10, *, language: Language = DEFAULT_LANGUAGE
+    ) -> list[Match]:
         """Suppliers like this one (any kind, never itself): the same text, chain and tag
         scores with the supplier's own profile as the query. The one constraint is the
         disclaimer: a supplier that says it does not do what this one does is no substitute
@@ -1132,7 +1138,7 @@ class MatchIndex:
             query = (cols, data)
             return [
                 self._disclaimer_entry(
-                    d, float(factor[j]), query, was_capped, "what this supplier does"
+                    d, float(factor[j]), query, was_capped, language, "wanted_by_supplier"
                 )
             ]
 
@@ -2001,10 +2007,11 @@ class MatchIndex:
         query: tuple[IntArray, FloatArray],
         *,
         capped: set[str] | frozenset[str] = frozenset(),
+        language: Language = DEFAULT_LANGUAGE,
     ) -> list[dict[str, Any]]:
         """Each constraint's factor and reason for row ``d`` (``at``: the row and its
         position ``j`` among the scored candidates; ``capped``: the constraints whose factor
-        holds a cap); ``_match`` adds the effect in score units."""
+        holds a cap; ``language``: the reasons'); ``_match`` adds the effect in score units."""
         d, j = at
         doc = self._doc(d)
         out: list[dict[str, Any]] = []
@@ -2013,8 +2020,11 @@ class MatchIndex:
                 {
                     "name": "certifications",
                     "factor": 1.0,
-                    "reason": "holds every required certification: "
-                    + ", ".join(demand.required_certifications),
+                    "reason": say(
+                        "certifications",
+                        language,
+                        names=join(demand.required_certifications, language),
+                    ),
                 }
             )
         for name, values in factors.items():
@@ -2022,31 +2032,31 @@ class MatchIndex:
             if name == "stage":
                 gap = int(self._stage_gap[d, STAGES.index(demand.stage or "")])
                 if gap == 0:
-                    reason = f"offers the stage {demand.stage}"
+                    reason = say("stage_offered", language, stage=demand.stage)
                 elif gap < 0:
-                    reason = f"lists no stages; the demand asks for {demand.stage}"
+                    reason = say("stage_unlisted", language, stage=demand.stage)
                 else:
-                    reason = f"offers {', '.join(doc.stages)}: {gap} step(s) from {demand.stage}"
+                    stages = join(doc.stages, language)
+                    reason = say("stage_gap", language, stages=stages, gap=gap, stage=demand.stage)
             elif name == "voucher":
-                reason = (
-                    "accepts pilot-test vouchers"
-                    if doc.accepts_vouchers
-                    else "the demand needs pilot-test vouchers and the supplier takes none"
-                )
+                accepted = "voucher_accepted" if doc.accepts_vouchers else "voucher_refused"
+                reason = say(accepted, language)
             elif name == "district":
-                where = "in" if factor > 1 else "not in"
-                reason = f"{where} the preferred district {demand.district}"
+                where = "district_in" if factor > 1 else "district_not_in"
+                reason = say(where, language, district=demand.district)
             elif name == "kind":
-                wanted = "manufacturer" if cues.lean > 0 else "platform"
-                reason = (
-                    f"the demand leans to a {wanted} ({', '.join(cues.lean_cues)}); "
-                    f"this is a {doc.kind}"
+                reason = say(
+                    "kind_lean",
+                    language,
+                    wanted=kind_name("manufacturer" if cues.lean > 0 else "platform", language),
+                    cues=join(cues.lean_cues, language),
+                    kind=kind_name(doc.kind, language),
                 )
             elif name == "batch":
-                reason = self._batch_reason(doc, cues.quantities, factor)
+                reason = self._batch_reason(doc, cues.quantities, factor, language)
             elif name == "disclaimer":
                 if factor < 1:  # listed only for a supplier ruling out some of the demand
-                    out.append(self._disclaimer_entry(d, factor, query, name in capped))
+                    out.append(self._disclaimer_entry(d, factor, query, name in capped, language))
                 continue
             elif name == "outcomes" and outcomes is not None:
                 counts = outcomes.counts.get(doc.id, OutcomeCounts())
@@ -2054,8 +2064,13 @@ class MatchIndex:
                     {
                         "name": name,
                         "factor": round(factor, 6),
-                        "reason": f"{counts.positive} positive and {counts.declined} declined "
-                        f"earlier matches of {outcomes.kind} demands",
+                        "reason": say(
+                            "outcomes",
+                            language,
+                            positive=counts.positive,
+                            declined=counts.declined,
+                            kind=outcomes.kind,
+                        ),
                         "kind": outcomes.kind,
                         "positive": counts.positive,
                         "declined": counts.declined,
@@ -2063,39 +2078,30 @@ class MatchIndex:
                 )
                 continue
             else:  # scale
-                reason = (
-                    "advertises volume production only; the demand is a pilot or small-batch need"
-                    if factor < 1
-                    else "no volume-only production"
-                )
+                reason = say("scale_volume_only" if factor < 1 else "scale_fits", language)
             entry: dict[str, Any] = {"name": name, "factor": round(factor, 6), "reason": reason}
             if name in ("stage", "kind"):
                 if name in capped:
-                    entry["reason"] += (
-                        "; not an ideal match: its score is capped near "
-                        f"{self.weights.fit_cap:g} times the best supplier's that offers the "
-                        "demand's stage and is of the kind it leans to"
-                    )
+                    entry["reason"] += say("fit_capped", language, cap=self.weights.fit_cap)
                 entry["capped"] = name in capped
             out.append(entry)
         return out
 
     @staticmethod
-    def _batch_reason(doc: SupplierDoc, quantities: Batch, factor: float) -> str:
+    def _batch_reason(
+        doc: SupplierDoc, quantities: Batch, factor: float, language: Language
+    ) -> str:
         limits = supplier_batch(doc.description)
         asked = "、".join(s.text for s in (quantities.count, quantities.amount) if s)
         if not limits:
-            return f"states no batch limits; the demand asks for {asked}"
+            return say("batch_unstated", language, asked=asked)
         stated = "；".join(s.text for s in (limits.count, limits.amount) if s)
         if factor < 1:
             gap, _ = batch_mismatch(limits, quantities)
             rounded = float(f"{gap:.2g}")  # two significant digits, as a plain number
             times = f"{rounded:,.0f}" if rounded >= 10 else f"{rounded:g}"
-            return (
-                f"its batch limits ({stated}) miss the demand's quantity ({asked}) "
-                f"by a factor of {times}"
-            )
-        return f"its batch limits ({stated}) meet or do not bear on the demand's {asked}"
+            return say("batch_missed", language, stated=stated, asked=asked, times=times)
+        return say("batch_met", language, stated=stated, asked=asked)
 
     def _disclaimer_entry(
         self,
@@ -2103,21 +2109,22 @@ class MatchIndex:
         factor: float,
         query: tuple[IntArray, FloatArray],
         capped: bool,
-        wanted: str = "what the demand asks",
+        language: Language = DEFAULT_LANGUAGE,
+        wanted: str = "wanted_by_demand",
     ) -> dict[str, Any]:
-        """The ``disclaimer`` constraint of row ``d`` in an explanation; ``wanted`` says what
-        the query is."""
-        details = self._disclaimed(d, query, wanted)
+        """The ``disclaimer`` constraint of row ``d`` in an explanation; ``wanted``: the
+        message saying what the query is (``wanted_by_demand`` or ``wanted_by_supplier``)."""
+        details = self._disclaimed(d, query, language, wanted)
         if capped:
-            details["reason"] += (
-                "; a partial match at best: its score is capped near "
-                f"{self.weights.disclaimer_cap:g} times the best supplier's that rules out "
-                "nothing"
-            )
+            details["reason"] += say("disclaimer_capped", language, cap=self.weights.disclaimer_cap)
         return {"name": "disclaimer", "factor": round(factor, 6), **details, "capped": capped}
 
     def _disclaimed(
-        self, d: int, query: tuple[IntArray, FloatArray], wanted: str = "what the demand asks"
+        self,
+        d: int,
+        query: tuple[IntArray, FloatArray],
+        language: Language = DEFAULT_LANGUAGE,
+        wanted: str = "wanted_by_demand",
     ) -> dict[str, Any]:
         """The reason of a disclaimer factor: the demand's terms the supplier disclaims (the
         largest contributions first) and the statements holding them, as written."""
@@ -2143,7 +2150,7 @@ class MatchIndex:
             )
         )[: self.weights.matched_terms]
         if not terms:
-            return _nothing_disclaimed()
+            return _nothing_disclaimed(language)
         doc = self._doc(d)
         statements = [
             part
@@ -2152,7 +2159,9 @@ class MatchIndex:
             if part and any(t in self._analyzer.normalize(part) for t in terms)
         ]
         return {
-            "reason": f"says it does not do {wanted}: " + ", ".join(terms),
+            "reason": say(
+                "disclaims", language, wanted=say(wanted, language), terms=join(terms, language)
+            ),
             "terms": terms,
             "statements": statements,
         }

@@ -3,12 +3,13 @@
 No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 
 from services.matching.coverage import CSV_COLUMNS, csv_headers, report_csv
+from services.matching.messages import LANGUAGES, Language, negotiate
 from services.matching.schemas import (
     MATCH_DEMAND_EXAMPLES,
     CoverageParams,
@@ -39,8 +40,25 @@ def get_caller(request: Request) -> caller.Caller:
     )
 
 
+def get_language(
+    accept_language: Annotated[
+        str | None,
+        Header(
+            description="The language of the explanations' `reason` texts: "
+            + " or ".join(f"`{code}`" for code in LANGUAGES)
+            + " (`zh-CN`, `zh-Hans` and the like are `zh`), by weight as RFC 9110 reads "
+            "the header; English when absent or when it names neither. The answer's "
+            "`Content-Language` says which was used. Everything else in the answer is the "
+            "same in every language."
+        ),
+    ] = None,
+) -> Language:
+    return negotiate(accept_language)
+
+
 Service = Annotated[MatchingService, Depends(get_service)]
 Caller = Annotated[caller.Caller, Depends(get_caller)]
+Reasons = Annotated[Language, Depends(get_language)]
 # What the matching service itself answers; the gateway's document adds 401, 403, 429, 502, 504.
 _NOT_CAUGHT_UP = problem_responses(
     503,
@@ -51,6 +69,23 @@ _AHEAD = (
     "Validation failed, or `min_version` is ahead of the catalog's version; `errors` lists "
     "every field at fault."
 )
+_IN_LANGUAGE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Successful Response",
+        "headers": {
+            "Content-Language": {
+                "description": "The language of the `reason` texts: "
+                + " or ".join(f"`{code}`" for code in LANGUAGES)
+                + " (see `Accept-Language`).",
+                "schema": {"type": "string", "enum": list(LANGUAGES)},
+            },
+            "Vary": {
+                "description": "`Accept-Language`: the reasons follow it.",
+                "schema": {"type": "string"},
+            },
+        },
+    }
+}
 STORED_ERRORS = {**problem_responses(404, 422, 500, s422=_AHEAD), **_NOT_CAUGHT_UP}
 AD_HOC_ERRORS = {
     **problem_responses(
@@ -60,10 +95,13 @@ AD_HOC_ERRORS = {
 }
 
 
-def _encoded(result: EncodedResults) -> Response:
+def _encoded(result: EncodedResults, language: Language) -> Response:
     """The body as the service encoded it. ``response_model`` still documents it, but a
-    ``Response`` returned as is skips FastAPI's re-validation and re-encoding."""
-    headers = {STALE_HEADER: "true"} if result.index_stale else None
+    ``Response`` returned as is skips FastAPI's re-validation and re-encoding. The answer
+    depends on ``Accept-Language`` (its reasons), which ``Vary`` tells caches."""
+    headers = {"Content-Language": language, "Vary": "Accept-Language"}
+    if result.index_stale:
+        headers[STALE_HEADER] = "true"
     return Response(result.body, media_type="application/json", headers=headers)
 
 
@@ -79,33 +117,35 @@ def matching_router() -> APIRouter:
         "demands only: another consumer's demand is a 404, exactly as if it did not exist. "
         "A ranking call spends `RATE_LIMIT_MATCH_COST` (2) requests' worth of the key's rate "
         "limit.",
-        responses=STORED_ERRORS,
+        responses={**_IN_LANGUAGE, **STORED_ERRORS},
     )
     async def demand_matches(
         demand_id: str,
         params: Annotated[MatchParams, Query()],
         service: Service,
         who: Caller,
+        language: Reasons,
     ) -> Response:
         result = await service.matches_for_demand(
-            demand_id, params.kind, params.limit, params.min_version, who
+            demand_id, params.kind, params.limit, params.min_version, who, language
         )
-        return _encoded(result)
+        return _encoded(result, language)
 
     @router.post(
         "/match",
         response_model=MatchResponse,
         operation_id="matchAdHoc",
         summary="Rank suppliers for a demand given in the body (not stored)",
-        responses=AD_HOC_ERRORS,
+        responses={**_IN_LANGUAGE, **AD_HOC_ERRORS},
     )
     async def match(
         body: Annotated[MatchDemand, Body(openapi_examples=MATCH_DEMAND_EXAMPLES)],
         params: Annotated[MatchParams, Query()],
         service: Service,
+        language: Reasons,
     ) -> Response:
-        result = await service.match(body, params.kind, params.limit, params.min_version)
-        return _encoded(result)
+        result = await service.match(body, params.kind, params.limit, params.min_version, language)
+        return _encoded(result, language)
 
     similar_routes: tuple[tuple[Literal["platform", "manufacturer"], str, str], ...] = (
         ("platform", "/platforms/{supplier_id}/similar", "similarPlatforms"),
@@ -124,7 +164,7 @@ def matching_router() -> APIRouter:
             "profile (what it affirms) as the query. A supplier that says it does not do what "
             "this one does is no substitute for it: it is lowered and capped as for a demand "
             "and shows a `disclaimer` constraint; no other constraint applies.",
-            responses=STORED_ERRORS,
+            responses={**_IN_LANGUAGE, **STORED_ERRORS},
         )
 
     @router.get(
@@ -191,8 +231,11 @@ def _similar_endpoint(kind: Literal["platform", "manufacturer"]):  # type: ignor
         supplier_id: str,
         params: Annotated[SimilarParams, Query()],
         service: Service,
+        language: Reasons,
     ) -> Response:
-        result = await service.similar(kind, supplier_id, params.limit, params.min_version)
-        return _encoded(result)
+        result = await service.similar(
+            kind, supplier_id, params.limit, params.min_version, language
+        )
+        return _encoded(result, language)
 
     return similar

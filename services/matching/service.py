@@ -14,6 +14,7 @@ from services.matching.brokers import suggest_brokers
 from services.matching.catalog_client import CatalogUnavailable
 from services.matching.coverage import CoverageReporter
 from services.matching.index import IndexSnapshot, IndexSyncer, demand_query
+from services.matching.messages import DEFAULT_LANGUAGE, Language
 from services.matching.ranking import DemandQuery, Match
 from services.matching.schemas import (
     IndexStatus,
@@ -68,9 +69,11 @@ class MatchingService:
         limit: int,
         min_version: int | None,
         caller: Caller = INTERNAL,
+        language: Language = DEFAULT_LANGUAGE,
     ) -> EncodedResults:
-        """A ``MatchResponse``, encoded. Another consumer's demand is "not found", as in the
-        catalog: a consumer that is not admin matches only its own demands."""
+        """A ``MatchResponse``, encoded, its reasons in ``language``. Another consumer's demand
+        is "not found", as in the catalog: a consumer that is not admin matches only its own
+        demands."""
         snapshot = await self._snapshot(min_version)
         demand = snapshot.demands.get(demand_id)
         if demand is None or not caller.may_see(snapshot.demand_owners.get(demand_id)):
@@ -81,16 +84,21 @@ class MatchingService:
         record = snapshot.records.get("demand", {}).get(demand_id, {})
         broker_id = record.get("broker_id")
         return await asyncio.to_thread(
-            self._rank, snapshot, demand, kind, limit, demand_id, broker_id
+            self._rank, snapshot, demand, kind, limit, demand_id, broker_id, language
         )
 
     async def match(
-        self, body: MatchDemand, kind: MatchKind, limit: int, min_version: int | None
+        self,
+        body: MatchDemand,
+        kind: MatchKind,
+        limit: int,
+        min_version: int | None,
+        language: Language = DEFAULT_LANGUAGE,
     ) -> EncodedResults:
         snapshot = await self._snapshot(min_version)
         demand = self.resolve_demand(body)
         return await asyncio.to_thread(
-            self._rank, snapshot, demand, kind, limit, None, body.broker_id
+            self._rank, snapshot, demand, kind, limit, None, body.broker_id, language
         )
 
     async def coverage(self, threshold: float, min_version: int | None) -> dict[str, Any]:
@@ -100,14 +108,19 @@ class MatchingService:
         return await asyncio.to_thread(self.reporter.report, snapshot, threshold)
 
     async def similar(
-        self, kind: str, supplier_id: str, limit: int, min_version: int | None
+        self,
+        kind: str,
+        supplier_id: str,
+        limit: int,
+        min_version: int | None,
+        language: Language = DEFAULT_LANGUAGE,
     ) -> EncodedResults:
-        """A ``SimilarResponse``, encoded."""
+        """A ``SimilarResponse``, encoded, its reasons in ``language``."""
         snapshot = await self._snapshot(min_version)
         supplier = snapshot.suppliers.get(supplier_id)
         if supplier is None or supplier.kind != kind:
             raise NotFoundError(f"{kind.capitalize()} '{supplier_id}' does not exist.")
-        return await asyncio.to_thread(self._similar, snapshot, supplier_id, limit)
+        return await asyncio.to_thread(self._similar, snapshot, supplier_id, limit, language)
 
     def _rank(
         self,
@@ -117,10 +130,13 @@ class MatchingService:
         limit: int,
         demand_id: str | None,
         broker_id: str | None = None,
+        language: Language = DEFAULT_LANGUAGE,
     ) -> EncodedResults:
         """Rank and encode a ``MatchResponse`` in the worker thread, off the event loop."""
         started = time.perf_counter()
-        matches = snapshot.index.rank(demand, kind, limit, snapshot.outcomes_for(demand))
+        matches = snapshot.index.rank(
+            demand, kind, limit, snapshot.outcomes_for(demand), language=language
+        )
         if self.on_rank is not None:
             self.on_rank(time.perf_counter() - started)
         stale = not self.syncer.status.catalog_reachable
@@ -131,8 +147,10 @@ class MatchingService:
         )
         return EncodedResults(_encode(head, matches, {"brokers": brokers}), stale)
 
-    def _similar(self, snapshot: IndexSnapshot, supplier_id: str, limit: int) -> EncodedResults:
-        matches = snapshot.index.similar(supplier_id, limit)
+    def _similar(
+        self, snapshot: IndexSnapshot, supplier_id: str, limit: int, language: Language
+    ) -> EncodedResults:
+        matches = snapshot.index.similar(supplier_id, limit, language=language)
         stale = not self.syncer.status.catalog_reachable
         head = {"supplier_id": supplier_id, "index_version": snapshot.version, "index_stale": stale}
         return EncodedResults(_encode(head, matches), stale)

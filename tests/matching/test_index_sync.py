@@ -41,13 +41,14 @@ class FakeIndex:
         outcomes: KindOutcomes | None = None,
         *,
         explain: bool = True,
+        language: str = "en",
     ) -> list[Match]:
         return []
 
     def demand_chains(self, demand: DemandQuery) -> tuple[list[str], str]:
         return list(demand.industry_chains), "given"
 
-    def similar(self, supplier_id: str, limit: int = 10) -> list[Match]:
+    def similar(self, supplier_id: str, limit: int = 10, *, language: str = "en") -> list[Match]:
         return []
 
     def with_changes(self, upserts: Sequence[SupplierDoc], deletes: Sequence[str]) -> FakeIndex:
