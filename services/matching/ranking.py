@@ -611,6 +611,8 @@ class MatchIndex:
         self._tag_rows_cache: _RowsCache  # main rows per demand tag, like the one above
         self._tag_keys_of: dict[str, str] = {}  # tag -> its comparison key (a cache)
         self._term_labels: dict[int, str] = {}  # term id -> its label in explanations (a cache)
+        # A text -> the statements it rules something out with, as written and normalised.
+        self._disclaimed_parts_of: dict[str, tuple[tuple[str, str], ...]] = {}
         self._kind_masks: dict[str, npt.NDArray[np.bool_] | None] = {}  # per snapshot (a cache)
         self._chain_ids_of: dict[tuple[str, ...], list[int]] = {}  # chain labels -> ids (a cache)
         # Per snapshot (a cache): the neighbour vote of the demands ranked last, so that
@@ -2091,7 +2093,7 @@ class MatchIndex:
     def _batch_reason(
         doc: SupplierDoc, quantities: Batch, factor: float, language: Language
     ) -> str:
-        limits = supplier_batch(doc.description)
+        limits = _stated_batch(doc.description)
         asked = "、".join(s.text for s in (quantities.count, quantities.amount) if s)
         if not limits:
             return say("batch_unstated", language, asked=asked)
@@ -2155,8 +2157,8 @@ class MatchIndex:
         statements = [
             part
             for text in (doc.description, *doc.capabilities)
-            for part in split_disclaimers(text)[1].split("。")
-            if part and any(t in self._analyzer.normalize(part) for t in terms)
+            for part, normalized in self._disclaimed_parts(text)
+            if any(t in normalized for t in terms)
         ]
         return {
             "reason": say(
@@ -2165,6 +2167,21 @@ class MatchIndex:
             "terms": terms,
             "statements": statements,
         }
+
+    def _disclaimed_parts(self, text: str) -> tuple[tuple[str, str], ...]:
+        """The statements of ``text`` that rule something out, each as written and
+        normalised: read again for every explanation naming the supplier, so kept (in a
+        cache shared by the index's snapshots, as ``_term_labels`` is)."""
+        parts = self._disclaimed_parts_of.get(text)
+        if parts is None:
+            parts = tuple(
+                (part, self._analyzer.normalize(part))
+                for part in split_disclaimers(text)[1].split("。")
+                if part
+            )
+            if len(self._disclaimed_parts_of) < 65536:
+                self._disclaimed_parts_of[text] = parts
+        return parts
 
     # -- results --------------------------------------------------------------------------
 
@@ -2431,6 +2448,7 @@ class MatchIndex:
             "_relatedness", "_chain_terms", "_chain_finder", "_tag_finder", "_tag_match_cache",
             "_tag_rows_cache",
             "_tag_keys_of", "_tag_synonyms", "_term_labels", "_chain_ids_of",
+            "_disclaimed_parts_of",
         ):  # fmt: skip
             setattr(new, name, getattr(self, name))
         return new
@@ -2648,6 +2666,10 @@ def _vstack(a: Any, b: Any) -> Any:
     return np.concatenate([a, b])
 
 
+_stated_batch = functools.lru_cache(maxsize=8192)(supplier_batch)
+"""``supplier_batch`` kept per description: an explanation reads it again for each result."""
+
+
 def _as_written(texts: Iterable[str]) -> Callable[[str], str]:
     """A term as the texts write it (``pcba`` -> PCBA, ``smt贴片`` -> SMT贴片): its first
     occurrence in them, compared in lower case, unless that cuts a Latin word (a stem such
@@ -2658,7 +2680,15 @@ def _as_written(texts: Iterable[str]) -> Callable[[str], str]:
     if len(lowered) != len(raw):  # a character whose lower case is longer: positions shift
         return lambda term: term
 
+    spelled: dict[str, str] = {}
+
     def spell(term: str) -> str:
+        known = spelled.get(term)
+        if known is None:
+            known = spelled[term] = spelling(term)
+        return known
+
+    def spelling(term: str) -> str:
         at = lowered.find(term) if term else -1
         while at >= 0:
             end = at + len(term)
