@@ -2689,17 +2689,8 @@ def _as_written(texts: Iterable[str]) -> Callable[[str], str]:
         return known
 
     def spelling(term: str) -> str:
-        at = lowered.find(term) if term else -1
-        while at >= 0:
-            end = at + len(term)
-            before = lowered[at - 1] if at else " "
-            after = lowered[end] if end < len(lowered) else " "
-            if not (_LATIN_CHAR.match(before) and _LATIN_CHAR.match(term[0])) and not (
-                _LATIN_CHAR.match(after) and _LATIN_CHAR.match(term[-1])
-            ):
-                return raw[at:end]
-            at = lowered.find(term, at + 1)
-        return term
+        at = _find_whole(lowered, term)
+        return raw[at : at + len(term)] if at >= 0 else term
 
     return spell
 
@@ -2746,16 +2737,20 @@ def _tag_weight(key: str) -> int:
 
 def _contains(longer: str, shorter: str) -> bool:
     """``shorter`` inside ``longer`` without cutting a Latin word."""
-    if len(shorter) >= len(longer):
-        return False
-    start = longer.find(shorter)
+    return len(shorter) < len(longer) and _find_whole(longer, shorter) >= 0
+
+
+def _find_whole(text: str, part: str) -> int:
+    """Where ``part`` first occurs in ``text`` without cutting a Latin word (``ai`` is not in
+    ``aip``, ``封装`` is in ``sip封装``), or -1."""
+    start = text.find(part) if part else -1
     while start >= 0:
-        end = start + len(shorter)
-        before = longer[start - 1] if start else " "
-        after = longer[end] if end < len(longer) else " "
-        if not (_LATIN_CHAR.match(before) and _LATIN_CHAR.match(shorter[0])) and not (
-            _LATIN_CHAR.match(after) and _LATIN_CHAR.match(shorter[-1])
+        end = start + len(part)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (_LATIN_CHAR.match(before) and _LATIN_CHAR.match(part[0])) and not (
+            _LATIN_CHAR.match(after) and _LATIN_CHAR.match(part[-1])
         ):
-            return True
-        start = longer.find(shorter, start + 1)
-    return False
+            return start
+        start = text.find(part, start + 1)
+    return -1
