@@ -893,8 +893,9 @@ class MatchIndex:
                 for doc in (self._doc(d),)
             ]
         best = self._top(scored, limit)
-        spell = _as_written((demand.title, *demand.tags, demand.description))
-        terms = self._top_terms(cols, data, [d for d, _ in best], spell)
+        texts = (demand.title, *demand.tags, demand.description)
+        spell = _as_written(texts)
+        terms = self._top_terms(cols, data, [d for d, _ in best], spell, self._words_of(texts))
         hit_credits = {key: dict(matches) for key, matches in tag_hits.items()}
         tag_names = self._demand_tag_names(demand, tag_weights, spell)
         return [
@@ -1126,8 +1127,9 @@ class MatchIndex:
             (cols, data), (tag_score, bool(tag_hits)), eligible, score, limit, (w.chain, 1.0)
         )
         best = self._top(scored, limit)
-        spell = _as_written((doc.name, *doc.tags, *doc.capabilities, doc.description))
-        terms = self._top_terms(cols, data, [d for d, _ in best], spell)
+        texts = (doc.name, *doc.tags, *doc.capabilities, doc.description)
+        spell = _as_written(texts)
+        terms = self._top_terms(cols, data, [d for d, _ in best], spell, self._words_of(texts))
         hit_credits = {key: dict(matches) for key, matches in tag_hits.items()}
         tag_names = {self._tag_key(t): t for t in reversed(doc.tags)}
 
@@ -1545,6 +1547,7 @@ class MatchIndex:
         data: FloatArray,
         rows: Sequence[int],
         spell: Callable[[str], str] = str,
+        words: frozenset[str] = frozenset(),
     ) -> list[list[dict[str, Any]]]:
         """For each of ``rows``, the query terms contributing most to its cosine, largest
         first, equal contributions by label. A term inside a longer one the row also matched
@@ -1553,7 +1556,9 @@ class MatchIndex:
         names the demand's words as written, each with all it brought. A piece the row
         matched alone (电池 without 燃料电池) is listed as itself.
 
-        Each term is named as ``spell`` writes it (as the demand does: PCBA, not pcba).
+        Each term is named as ``spell`` writes it (as the demand does: PCBA, not pcba). A
+        bigram across two of the query text's ``words`` (芯小 in 电芯小批量: 电芯|小批量) counts in
+        the score, as a phrase matched, but is no word of the demand, and is not listed.
 
         The rows' weights of the query's terms come from the inverted index (one binary
         search per term for all the rows); the per-row loop then adds up each row's few
@@ -1568,6 +1573,7 @@ class MatchIndex:
         bounds = np.searchsorted(owners, np.arange(len(rows) + 1)).tolist()
         values_sorted = values.tolist()
         terms_sorted = at.tolist()
+        across = self._across_words(cols, labels, words)
         # Only the terms some row matched can hold or be pieces.
         matched_any = np.unique(at).tolist()
         wholes: list[list[int]] = [[] for _ in labels]
@@ -1581,6 +1587,8 @@ class MatchIndex:
             # By label: a word and its bigram (碳化, ~碳化) are one term to a reader.
             totals: dict[str, float] = {}
             for t, value in zip(matched, values_sorted[bounds[r] : bounds[r + 1]], strict=True):
+                if t in across:
+                    continue
                 for whole in wholes[t]:  # longest first; most terms have none
                     if whole in present:
                         t = whole
@@ -1595,6 +1603,37 @@ class MatchIndex:
                 ]
             )
         return out
+
+    def _words_of(self, texts: Iterable[str]) -> frozenset[str]:
+        """The words (no bigrams, two characters or more) text analysis finds in ``texts``;
+        each clause's analysis is cached, so asking again after ranking costs little."""
+        return frozenset(
+            term
+            for text in texts
+            for clause in self._analyzer.clauses(text)
+            for term in self._analyzer.analyze_clause(clause)
+            if len(term) >= 2 and not is_bigram(term)
+        )
+
+    def _across_words(
+        self, cols: IntArray, labels: Sequence[str], words: frozenset[str]
+    ) -> set[int]:
+        """Positions of the query's bigrams that join the end of one of ``words`` to the start
+        of another and lie inside none (芯小 of 电芯|小批量). A bigram of a compound jieba does
+        not know (钙钛 of 钙|钛矿) starts no such junction and stays."""
+        if not words:
+            return set()
+        ends = {w[-1] for w in words}
+        starts = {w[0] for w in words}
+        vocabulary = self._vocabulary
+        return {
+            t
+            for t, j in enumerate(cols.tolist())
+            if (label := labels[t])[0] in ends
+            and label[-1] in starts
+            and is_bigram(vocabulary.term(j))
+            and not any(label in word for word in words)
+        }
 
     def _values_at(self, rows: Sequence[int], cols: IntArray) -> FloatArray:
         """rows x ``cols``: the index's weights of those terms in those rows (0 where

@@ -369,6 +369,37 @@ def test_matched_terms_and_tags_are_written_as_the_demand_writes_them(
     assert {"SMT贴片", "打样"} <= {t["term"] for t in smt.explanation["text"]["matched_terms"]}
 
 
+def test_a_bigram_across_two_words_counts_but_is_not_listed(taxonomy: Taxonomy) -> None:
+    """电芯小批量 holds the bigram 芯小 (电芯|小批量): a phrase matched, part of the score, but
+    no word of the demand's, so the matched terms leave it out."""
+    cells = SupplierDoc(
+        id="m-pouch",
+        kind="manufacturer",
+        name="软包电芯代工厂",
+        description="承接软包电芯小批量试产。",
+        industry_chains=("新能源",),
+        tags=("电芯",),  # a word of the catalog's, as 小批量 is of jieba's
+    )
+    index = MatchIndex.build([cells, *CATALOG], taxonomy, workers=0)
+    top = by_id(index.rank(DemandQuery(title="电芯小批量"), limit=10), "m-pouch")
+    listed = [t["term"] for t in top.explanation["text"]["matched_terms"]]
+    assert "芯小" not in listed and {"电芯", "小批量"} & set(listed), listed
+    columns = dict(
+        zip(
+            *index._query_vector(
+                {
+                    "query_title": ["软包电芯小批量试产"],
+                    "query_tags": [],
+                    "query_description": [],
+                    "query_chains": [],
+                }
+            ),
+            strict=True,
+        )
+    )
+    assert any(index._term_label(int(j)) == "芯小" for j in columns)  # it is in the query
+
+
 def test_explanation_is_json_ready(index: MatchIndex) -> None:
     import json
 
