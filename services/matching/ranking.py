@@ -76,7 +76,7 @@ import re
 import threading
 import unicodedata
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -105,7 +105,13 @@ from services.matching.quantities import (
     demand_quantities,
     supplier_batch,
 )
-from services.matching.text import BIGRAM_PREFIX, Analyzer, WorkerPool, is_bigram
+from services.matching.text import (
+    BIGRAM_PREFIX,
+    ENGLISH_GLOSSARY,
+    Analyzer,
+    WorkerPool,
+    is_bigram,
+)
 from services.matching.vocabulary import text_synonyms
 from services.shared.taxonomy import Taxonomy
 
@@ -611,6 +617,9 @@ class MatchIndex:
         self._tag_rows_cache: _RowsCache  # main rows per demand tag, like the one above
         self._tag_keys_of: dict[str, str] = {}  # tag -> its comparison key (a cache)
         self._term_labels: dict[int, str] = {}  # term id -> its label in explanations (a cache)
+        # A term -> how the taxonomy and vocabularies write it (cnc加工 -> CNC加工), for terms a
+        # demand does not write itself (an alias's canonical term, a glossary's Chinese).
+        self._written_forms: dict[str, str] = {}
         # A text -> the statements it rules something out with, as written and normalised.
         self._disclaimed_parts_of: dict[str, tuple[tuple[str, str], ...]] = {}
         self._kind_masks: dict[str, npt.NDArray[np.bool_] | None] = {}  # per snapshot (a cache)
@@ -650,6 +659,7 @@ class MatchIndex:
             domain.extend(c for c in doc.capabilities if len(c) <= 8)
         synonyms = text_synonyms(taxonomy)
         self._analyzer = Analyzer(dict.fromkeys(domain), synonyms=synonyms)
+        self._written_forms = _written_forms(self._analyzer, taxonomy, synonyms)
         if workers is None:
             workers = min(1, (os.cpu_count() or 1) - 1)
         # A large catalog's workers start now: their start-up (a second or two) overlaps the
@@ -894,7 +904,7 @@ class MatchIndex:
             ]
         best = self._top(scored, limit)
         texts = (demand.title, *demand.tags, demand.description)
-        spell = _as_written(texts)
+        spell = _as_written(texts, self._written_forms)
         terms = self._top_terms(cols, data, [d for d, _ in best], spell, self._words_of(texts))
         hit_credits = {key: dict(matches) for key, matches in tag_hits.items()}
         tag_names = self._demand_tag_names(demand, tag_weights, spell)
@@ -914,6 +924,7 @@ class MatchIndex:
                     (cols, data),
                     capped={name for name, rows in scored.capped.items() if rows[j]},
                     language=language,
+                    spell=spell,
                 ),
             )
             for (d, j), matched in zip(best, terms, strict=True)
@@ -1128,7 +1139,7 @@ class MatchIndex:
         )
         best = self._top(scored, limit)
         texts = (doc.name, *doc.tags, *doc.capabilities, doc.description)
-        spell = _as_written(texts)
+        spell = _as_written(texts, self._written_forms)
         terms = self._top_terms(cols, data, [d for d, _ in best], spell, self._words_of(texts))
         hit_credits = {key: dict(matches) for key, matches in tag_hits.items()}
         tag_names = {self._tag_key(t): t for t in reversed(doc.tags)}
@@ -1142,7 +1153,7 @@ class MatchIndex:
             query = (cols, data)
             return [
                 self._disclaimer_entry(
-                    d, float(factor[j]), query, was_capped, language, "wanted_by_supplier"
+                    d, float(factor[j]), query, was_capped, language, "wanted_by_supplier", spell
                 )
             ]
 
@@ -2049,10 +2060,12 @@ class MatchIndex:
         *,
         capped: set[str] | frozenset[str] = frozenset(),
         language: Language = DEFAULT_LANGUAGE,
+        spell: Callable[[str], str] | None = None,
     ) -> list[dict[str, Any]]:
         """Each constraint's factor and reason for row ``d`` (``at``: the row and its
         position ``j`` among the scored candidates; ``capped``: the constraints whose factor
-        holds a cap; ``language``: the reasons'); ``_match`` adds the effect in score units."""
+        holds a cap; ``language``: the reasons'; ``spell``: how to write a term, as for the
+        matched terms); ``_match`` adds the effect in score units."""
         d, j = at
         doc = self._doc(d)
         out: list[dict[str, Any]] = []
@@ -2097,7 +2110,11 @@ class MatchIndex:
                 reason = self._batch_reason(doc, cues.quantities, factor, language)
             elif name == "disclaimer":
                 if factor < 1:  # listed only for a supplier ruling out some of the demand
-                    out.append(self._disclaimer_entry(d, factor, query, name in capped, language))
+                    out.append(
+                        self._disclaimer_entry(
+                            d, factor, query, name in capped, language, spell=spell
+                        )
+                    )
                 continue
             elif name == "outcomes" and outcomes is not None:
                 counts = outcomes.counts.get(doc.id, OutcomeCounts())
@@ -2152,10 +2169,11 @@ class MatchIndex:
         capped: bool,
         language: Language = DEFAULT_LANGUAGE,
         wanted: str = "wanted_by_demand",
+        spell: Callable[[str], str] | None = None,
     ) -> dict[str, Any]:
         """The ``disclaimer`` constraint of row ``d`` in an explanation; ``wanted``: the
         message saying what the query is (``wanted_by_demand`` or ``wanted_by_supplier``)."""
-        details = self._disclaimed(d, query, language, wanted)
+        details = self._disclaimed(d, query, language, wanted, spell)
         if capped:
             details["reason"] += say("disclaimer_capped", language, cap=self.weights.disclaimer_cap)
         return {"name": "disclaimer", "factor": round(factor, 6), **details, "capped": capped}
@@ -2166,9 +2184,11 @@ class MatchIndex:
         query: tuple[IntArray, FloatArray],
         language: Language = DEFAULT_LANGUAGE,
         wanted: str = "wanted_by_demand",
+        spell: Callable[[str], str] | None = None,
     ) -> dict[str, Any]:
         """The reason of a disclaimer factor: the demand's terms the supplier disclaims (the
-        largest contributions first) and the statements holding them, as written."""
+        largest contributions first, written as ``spell`` writes them) and the statements
+        holding them, as written."""
         cols, data = query
         segment, i = (self._main, d) if d < self._n_main else (self._delta, d - self._n_main)
         Dr = segment.Dr
@@ -2199,11 +2219,14 @@ class MatchIndex:
             for part, normalized in self._disclaimed_parts(text)
             if any(t in normalized for t in terms)
         ]
+        if spell is None:
+            spell = functools.partial(_known_form, self._written_forms)
+        shown = [spell(t) for t in terms]
         return {
             "reason": say(
-                "disclaims", language, wanted=say(wanted, language), terms=join(terms, language)
+                "disclaims", language, wanted=say(wanted, language), terms=join(shown, language)
             ),
-            "terms": terms,
+            "terms": shown,
             "statements": statements,
         }
 
@@ -2487,7 +2510,7 @@ class MatchIndex:
             "_relatedness", "_chain_terms", "_chain_finder", "_tag_finder", "_tag_match_cache",
             "_tag_rows_cache",
             "_tag_keys_of", "_tag_synonyms", "_term_labels", "_chain_ids_of",
-            "_disclaimed_parts_of",
+            "_disclaimed_parts_of", "_written_forms",
         ):  # fmt: skip
             setattr(new, name, getattr(self, name))
         return new
@@ -2705,19 +2728,45 @@ def _vstack(a: Any, b: Any) -> Any:
     return np.concatenate([a, b])
 
 
+def _known_form(forms: Mapping[str, str], term: str) -> str:
+    return forms.get(term, term)
+
+
+def _written_forms(
+    analyzer: Analyzer, taxonomy: Taxonomy, synonyms: Mapping[str, str]
+) -> dict[str, str]:
+    """Term -> how the taxonomy, the vocabularies and the English glossary write it, for the
+    terms whose written form has capitals (CNC加工, SiC, Micro LED); the first form wins."""
+    forms: dict[str, str] = {}
+    written: list[str] = []
+    for chain in taxonomy.chains:
+        written.extend((chain.name, *chain.aliases, *chain.subfields))
+    written.extend(synonyms.values())
+    written.extend(synonyms)
+    for targets in ENGLISH_GLOSSARY.values():
+        written.extend(targets)
+    for form in written:
+        if form != form.lower():
+            forms.setdefault(analyzer.normalize(form).strip(), form)
+    return forms
+
+
 _stated_batch = functools.lru_cache(maxsize=8192)(supplier_batch)
 """``supplier_batch`` kept per description: an explanation reads it again for each result."""
 
 
-def _as_written(texts: Iterable[str]) -> Callable[[str], str]:
+def _as_written(
+    texts: Iterable[str], known: Mapping[str, str] | None = None
+) -> Callable[[str], str]:
     """A term as the texts write it (``pcba`` -> PCBA, ``smt贴片`` -> SMT贴片): its first
     occurrence in them, compared in lower case, unless that cuts a Latin word (a stem such
-    as ``prototyp`` stays as it is); else the term itself (traditional Chinese, an alias's
-    canonical term)."""
+    as ``prototyp`` stays as it is); else as ``known`` writes it (an alias's canonical term,
+    a glossary's Chinese: ``cnc加工`` -> CNC加工); else the term itself."""
+    known = known or {}
     raw = "\n".join(unicodedata.normalize("NFKC", t) for t in texts)
     lowered = raw.lower()
     if len(lowered) != len(raw):  # a character whose lower case is longer: positions shift
-        return lambda term: term
+        return lambda term: known.get(term, term)
 
     spelled: dict[str, str] = {}
 
@@ -2729,7 +2778,7 @@ def _as_written(texts: Iterable[str]) -> Callable[[str], str]:
 
     def spelling(term: str) -> str:
         at = _find_whole(lowered, term)
-        return raw[at : at + len(term)] if at >= 0 else term
+        return raw[at : at + len(term)] if at >= 0 else known.get(term, term)
 
     return spell
 

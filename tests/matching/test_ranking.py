@@ -369,6 +369,23 @@ def test_matched_terms_and_tags_are_written_as_the_demand_writes_them(
     assert {"SMT贴片", "打样"} <= {t["term"] for t in smt.explanation["text"]["matched_terms"]}
 
 
+def test_a_term_the_demand_does_not_write_is_written_as_the_vocabularies_write_it(
+    taxonomy: Taxonomy,
+) -> None:
+    """An English demand meets 数控加工/CNC加工 through the glossary: the explanation writes
+    CNC加工 as the glossary does, not as the index keeps it (cnc加工)."""
+    shop = SupplierDoc(
+        id="m-cnc",
+        kind="manufacturer",
+        name="精密机加工厂",
+        description="提供CNC加工与阳极氧化。",
+    )
+    index = MatchIndex.build([shop, *CATALOG], taxonomy, workers=0)
+    top = by_id(index.rank(DemandQuery(title="CNC machining of housings"), limit=10), "m-cnc")
+    terms = [t["term"] for t in top.explanation["text"]["matched_terms"]]
+    assert "CNC加工" in terms and "cnc加工" not in terms, terms
+
+
 def test_a_bigram_across_two_words_counts_but_is_not_listed(taxonomy: Taxonomy) -> None:
     """电芯小批量 holds the bigram 芯小 (电芯|小批量): a phrase matched, part of the score, but
     no word of the demand's, so the matched terms leave it out."""
